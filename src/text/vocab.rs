@@ -1,0 +1,136 @@
+//! A vocabulary numbers tokens: the four special tokens first, then the slot tokens, then the
+//! training tokens seen at least `min_freq` times, most frequent first (ties by text, so the
+//! same data always gives the same ids). Saved as JSON: `{"tokens": [...]}` in id order.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::prompt::MAX_SLOTS;
+use crate::{Error, Result};
+
+pub const PAD: &str = "<pad>";
+pub const BOS: &str = "<bos>";
+pub const EOS: &str = "<eos>";
+pub const UNK: &str = "<unk>";
+pub const SPECIALS: [&str; 4] = [PAD, BOS, EOS, UNK];
+
+pub const PAD_ID: usize = 0;
+pub const BOS_ID: usize = 1;
+pub const EOS_ID: usize = 2;
+pub const UNK_ID: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "VocabFile", into = "VocabFile")]
+pub struct Vocab {
+    tokens: Vec<String>,
+    ids: HashMap<String, usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VocabFile {
+    tokens: Vec<String>,
+}
+
+impl TryFrom<VocabFile> for Vocab {
+    type Error = Error;
+
+    fn try_from(file: VocabFile) -> Result<Self> {
+        if file.tokens.len() < SPECIALS.len() || file.tokens[..SPECIALS.len()] != SPECIALS {
+            return Err(Error::Vocab(format!("must start with {SPECIALS:?}")));
+        }
+        let ids: HashMap<String, usize> = file.tokens.iter().cloned().zip(0..).collect();
+        if ids.len() != file.tokens.len() {
+            return Err(Error::Vocab("a token appears twice".into()));
+        }
+        Ok(Self { tokens: file.tokens, ids })
+    }
+}
+
+impl From<Vocab> for VocabFile {
+    fn from(vocab: Vocab) -> Self {
+        Self { tokens: vocab.tokens }
+    }
+}
+
+impl Vocab {
+    /// Builds a vocabulary from token counts, keeping tokens seen at least `min_freq` times.
+    pub fn build(counts: &HashMap<String, usize>, min_freq: usize) -> Self {
+        let slot_tokens = ["var", "str"]
+            .iter()
+            .flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")));
+        let mut tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).chain(slot_tokens).collect();
+        let mut frequent: Vec<(&String, usize)> = counts
+            .iter()
+            .filter(|(token, n)| **n >= min_freq && !tokens.contains(token))
+            .map(|(token, n)| (token, *n))
+            .collect();
+        frequent.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        tokens.extend(frequent.into_iter().map(|(token, _)| token.clone()));
+        let ids = tokens.iter().cloned().zip(0..).collect();
+        Self { tokens, ids }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn id(&self, token: &str) -> usize {
+        self.ids.get(token).copied().unwrap_or(UNK_ID)
+    }
+
+    pub fn token(&self, id: usize) -> &str {
+        self.tokens.get(id).map_or(UNK, String::as_str)
+    }
+
+    pub fn encode<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<usize> {
+        tokens.iter().map(|t| self.id(t.as_ref())).collect()
+    }
+
+    pub fn decode(&self, ids: &[usize]) -> Vec<String> {
+        ids.iter().map(|&id| self.token(id).to_string()).collect()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a vocabulary is plain strings")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Vocab(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(&str, usize)]) -> HashMap<String, usize> {
+        pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn specials_and_slots_first_then_by_frequency() {
+        let v = Vocab::build(&counts(&[("b", 5), ("a", 5), ("c", 9), ("rare", 1), ("var_0", 3)]), 2);
+        assert_eq!(v.token(PAD_ID), PAD);
+        assert_eq!(v.token(EOS_ID), EOS);
+        assert_eq!(v.id("var_0"), 4);
+        assert_eq!(v.len(), 4 + 2 * MAX_SLOTS + 3);
+        assert_eq!(v.decode(&v.encode(&["c", "a", "b"])), ["c", "a", "b"]);
+        assert!(v.id("c") < v.id("a") && v.id("a") < v.id("b"));
+        assert_eq!(v.id("rare"), UNK_ID);
+        assert_eq!(v.token(10_000), UNK);
+    }
+
+    #[test]
+    fn json_round_trip_and_bad_files_refused() {
+        let v = Vocab::build(&counts(&[("x", 3)]), 1);
+        assert_eq!(Vocab::from_json(&v.to_json()).unwrap(), v);
+        assert!(Vocab::from_json("{\"tokens\": [\"a\"]}").is_err());
+        assert!(Vocab::from_json("{\"tokens\": [\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"x\",\"x\"]}").is_err());
+        assert!(Vocab::from_json("not json").is_err());
+    }
+}
