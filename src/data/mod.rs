@@ -1,1 +1,95 @@
-//! Data sets.
+//! Data sets: reading each source format into prompt–code pairs, and preparing the splits and
+//! vocabularies the model trains on. Callers pass file contents; nothing here opens a file.
+
+pub mod english_python;
+pub mod prepare;
+pub mod sources;
+
+use serde::{Deserialize, Serialize};
+
+/// A prompt and its program as a source gives them, before cleaning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPair {
+    /// Unique within its file: `q<question_id>#<n>` for CoNaLa, `line <n>` for text files.
+    pub id: String,
+    /// Pairs of one group never straddle splits (CoNaLa's `question_id`).
+    pub group: String,
+    pub prompt: String,
+    pub code: String,
+}
+
+/// What reading one file gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub pairs: Vec<RawPair>,
+    /// Records seen, malformed ones included.
+    pub read: usize,
+    pub malformed: usize,
+    /// The first few malformed records, described for the user.
+    pub problems: Vec<String>,
+}
+
+/// How many malformed records a report describes one by one.
+const PROBLEMS_SHOWN: usize = 5;
+
+impl ReadOutcome {
+    fn malformed(&mut self, what: String) {
+        self.malformed += 1;
+        if self.problems.len() < PROBLEMS_SHOWN {
+            self.problems.push(what);
+        }
+    }
+}
+
+/// The kinds of data files, by format and by the role they play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// `# prompt` lines followed by programs (`english_python_data*.txt`).
+    EnglishPython,
+    /// CoNaLa's curated train set (JSON array).
+    ConalaTrain,
+    /// CoNaLa's curated test set: the test split, never trained on.
+    ConalaTest,
+    /// NL–code pairs from the Python API docs (`python-docs.jsonl`, `goldmine_*.jsonl`).
+    ApiDocs,
+    /// CoNaLa's mined pairs (`conala-mined.jsonl`), when a user has them.
+    ConalaMined,
+}
+
+impl SourceKind {
+    /// Which kind a file in the data folder is, by its name; `None` for files we do not read.
+    pub fn of_file(name: &str) -> Option<Self> {
+        match name {
+            "conala-train.json" => Some(Self::ConalaTrain),
+            "conala-test.json" => Some(Self::ConalaTest),
+            "conala-mined.jsonl" => Some(Self::ConalaMined),
+            "python-docs.jsonl" => Some(Self::ApiDocs),
+            n if n.starts_with("goldmine_") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
+            n if n.starts_with("english_python_data") && n.ends_with(".txt") => Some(Self::EnglishPython),
+            _ => None,
+        }
+    }
+
+    /// Reads a file of this kind.
+    pub fn read(self, text: &str) -> ReadOutcome {
+        match self {
+            Self::EnglishPython => english_python::read(text),
+            Self::ConalaTrain | Self::ConalaTest => sources::read_conala_json(text),
+            Self::ApiDocs | Self::ConalaMined => sources::read_jsonl(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_recognised_by_name() {
+        assert_eq!(SourceKind::of_file("conala-test.json"), Some(SourceKind::ConalaTest));
+        assert_eq!(SourceKind::of_file("goldmine_snippet_count100k_topk1_temp2.jsonl"), Some(SourceKind::ApiDocs));
+        assert_eq!(SourceKind::of_file("english_python_data_pruned.txt"), Some(SourceKind::EnglishPython));
+        assert_eq!(SourceKind::of_file("PROVENANCE.md"), None);
+    }
+}

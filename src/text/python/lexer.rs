@@ -78,7 +78,9 @@ impl Lexer {
         while self.pos < self.chars.len() {
             if at_line_start {
                 at_line_start = false;
-                if depth <= 0 && self.indentation(&mut indents)? {
+                if depth == 0 && self.indentation(&mut indents)? {
+                    // A blank or comment-only line: the next one starts a line again.
+                    at_line_start = true;
                     continue;
                 }
             }
@@ -122,7 +124,9 @@ impl Lexer {
                 }
             }
         }
-        if depth > 0 {
+        // Like `tokenize`, an extra closing bracket (depth below zero) also leaves the
+        // statement open.
+        if depth != 0 {
             return Err(self.error("EOF in multi-line statement"));
         }
         if self.ends_logical_line() {

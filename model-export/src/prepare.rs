@@ -1,0 +1,128 @@
+//! `nl2py prepare`: reads every data file it knows in `--data`, writes `<split>.jsonl`,
+//! `vocab-prompt.json`, `vocab-code.json` and `report.json` to `--out`, and prints the report.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use nl2py::data::SourceKind;
+use nl2py::data::prepare::{self, PrepareConfig, Prepared, Report, SourceFile, Split};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder with the data sets (see its PROVENANCE.md).
+    #[arg(long, default_value = "../shared/data")]
+    data: PathBuf,
+    /// Folder to write the prepared splits and vocabularies to (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Seed of the dev split.
+    #[arg(long, default_value_t = PrepareConfig::default().seed)]
+    seed: u64,
+    /// Share of CoNaLa train (by question) and of English–Python that becomes dev.
+    #[arg(long, default_value_t = PrepareConfig::default().dev_fraction)]
+    dev_fraction: f64,
+    /// Tokens seen fewer times in train and pretrain become <unk>.
+    #[arg(long, default_value_t = PrepareConfig::default().min_freq)]
+    min_freq: usize,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    if !(0.0..1.0).contains(&args.dev_fraction) {
+        bail!("--dev-fraction must be in [0, 1), got {}", args.dev_fraction);
+    }
+    let files = read_sources(&args.data)?;
+    let config = PrepareConfig { seed: args.seed, dev_fraction: args.dev_fraction, min_freq: args.min_freq };
+    let prepared = prepare::prepare(&files, &config);
+    write(&prepared, &args.out)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&prepared.report)?);
+    } else {
+        print_tables(&prepared.report, &args.out);
+    }
+    Ok(())
+}
+
+/// The files of `dir` that a `SourceKind` names, by kind then name (the order deduplication keeps).
+fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
+    let entries = fs::read_dir(dir)
+        .with_context(|| format!("cannot read the data folder {} (pass --data DIR)", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let Some(kind) = SourceKind::of_file(&name) else { continue };
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("warning: {name} is not valid UTF-8; bad bytes become U+FFFD");
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        };
+        files.push(SourceFile { name, kind, text });
+    }
+    if files.is_empty() {
+        bail!("no data files in {} (expected conala-*.json, english_python_data*.txt, *.jsonl)", dir.display());
+    }
+    files.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    Ok(files)
+}
+
+fn write(prepared: &Prepared, out: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (split, examples) in &prepared.splits {
+        let path = out.join(format!("{}.jsonl", split.name()));
+        let mut file = std::io::BufWriter::new(fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?);
+        for example in examples {
+            serde_json::to_writer(&mut file, example)?;
+            file.write_all(b"\n")?;
+        }
+        file.flush()?;
+    }
+    fs::write(out.join("vocab-prompt.json"), prepared.prompt_vocab.to_json())?;
+    fs::write(out.join("vocab-code.json"), prepared.code_vocab.to_json())?;
+    fs::write(out.join("report.json"), serde_json::to_string_pretty(&prepared.report)?)?;
+    Ok(())
+}
+
+fn print_tables(report: &Report, out: &Path) {
+    let mut sources = Table::new();
+    sources.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "source", "read", "malformed", "rejected", "duplicates", "overlap", "train", "dev", "test", "pretrain",
+    ]);
+    for s in &report.sources {
+        let kept = |split| s.kept.get(&split).copied().unwrap_or(0).to_string();
+        sources.add_row([
+            s.file.clone(), s.read.to_string(), s.malformed.to_string(), s.rejected.to_string(),
+            s.duplicates.to_string(), s.overlapping.to_string(),
+            kept(Split::Train), kept(Split::Dev), kept(Split::Test), kept(Split::Pretrain),
+        ]);
+    }
+    println!("{sources}");
+
+    let mut lengths = Table::new();
+    lengths.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "split", "pairs", "prompt p50", "p90", "p99", "max", "code p50", "p90", "p99", "max",
+    ]);
+    for (split, r) in &report.splits {
+        let (p, c) = (&r.prompt_lengths, &r.code_lengths);
+        lengths.add_row([split.name().to_string(), r.examples.to_string(),
+            p.p50.to_string(), p.p90.to_string(), p.p99.to_string(), p.max.to_string(),
+            c.p50.to_string(), c.p90.to_string(), c.p99.to_string(), c.max.to_string()]);
+    }
+    println!("{lengths}");
+    println!("vocabulary: prompt {} tokens, code {} tokens", report.prompt_vocab_size, report.code_vocab_size);
+    for s in report.sources.iter().filter(|s| !s.problems.is_empty()) {
+        println!("{} — first problems:", s.file);
+        for p in &s.problems {
+            println!("  {p}");
+        }
+    }
+    println!("written to {}", out.display());
+}

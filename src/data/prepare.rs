@@ -1,0 +1,371 @@
+//! From source files to prepared splits and vocabularies, with a report of what happened to
+//! every record. Deterministic for a given seed.
+//!
+//! - test: CoNaLa test, every record kept (its `snippet` is the BLEU reference even where our
+//!   tokenizer rejects it; such records have no code tokens).
+//! - dev: 10 % of CoNaLa train by `question_id` group, and 10 % of the English–Python pairs.
+//! - train: the rest of CoNaLa train and English–Python.
+//! - pretrain: API-docs and mined pairs, for whole-model pretraining.
+//!
+//! Within a kind of source, pairs equal up to whitespace and comments (same lower-cased prompt,
+//! same code tokens) are kept once; a train or pretrain pair equal to a dev or test pair is dropped.
+//! Vocabularies count train and pretrain only.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{RawPair, SourceKind};
+use crate::text::{code, prompt, prompt::Slots, vocab::Vocab};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Dev,
+    Test,
+    Pretrain,
+}
+
+impl Split {
+    pub const ALL: [Split; 4] = [Split::Train, Split::Dev, Split::Test, Split::Pretrain];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Dev => "dev",
+            Split::Test => "test",
+            Split::Pretrain => "pretrain",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareConfig {
+    pub seed: u64,
+    /// Share of CoNaLa train (by question) and of English–Python that goes to dev.
+    pub dev_fraction: f64,
+    /// Tokens seen fewer times in train and pretrain become `<unk>`.
+    pub min_freq: usize,
+}
+
+impl Default for PrepareConfig {
+    fn default() -> Self {
+        Self { seed: 42, dev_fraction: 0.1, min_freq: 2 }
+    }
+}
+
+/// A data file's name, kind and contents.
+pub struct SourceFile {
+    pub name: String,
+    pub kind: SourceKind,
+    pub text: String,
+}
+
+/// One prepared pair, as written to `<split>.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    /// The file it came from.
+    pub source: String,
+    pub id: String,
+    pub prompt: String,
+    /// The code as the source gave it (CoNaLa's BLEU reference).
+    pub snippet: String,
+    pub prompt_tokens: Vec<String>,
+    /// Cleaned code tokens with slots abstracted; empty for a test snippet we cannot tokenize.
+    pub code_tokens: Vec<String>,
+    pub slots: Slots,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    pub file: String,
+    pub kind: Option<SourceKind>,
+    pub read: usize,
+    pub malformed: usize,
+    /// Code that Python's tokenizer would reject.
+    pub rejected: usize,
+    pub duplicates: usize,
+    /// Train or pretrain pairs dropped for equalling a dev or test pair.
+    pub overlapping: usize,
+    pub kept: BTreeMap<Split, usize>,
+    /// The first few malformed or rejected records, described.
+    pub problems: Vec<String>,
+}
+
+/// Nearest-rank percentiles of token counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lengths {
+    pub p50: usize,
+    pub p90: usize,
+    pub p99: usize,
+    pub max: usize,
+}
+
+impl Lengths {
+    fn of(mut counts: Vec<usize>) -> Self {
+        counts.sort_unstable();
+        let at = |p: f64| {
+            if counts.is_empty() {
+                return 0;
+            }
+            let rank = ((p * counts.len() as f64).ceil() as usize).clamp(1, counts.len());
+            counts[rank - 1]
+        };
+        Self { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: counts.last().copied().unwrap_or(0) }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitReport {
+    pub examples: usize,
+    pub prompt_lengths: Lengths,
+    pub code_lengths: Lengths,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub config: Option<PrepareConfig>,
+    pub sources: Vec<SourceReport>,
+    pub splits: BTreeMap<Split, SplitReport>,
+    pub prompt_vocab_size: usize,
+    pub code_vocab_size: usize,
+}
+
+pub struct Prepared {
+    pub splits: BTreeMap<Split, Vec<Example>>,
+    pub prompt_vocab: Vocab,
+    pub code_vocab: Vocab,
+    pub report: Report,
+}
+
+/// A cleaned pair on its way to a split.
+struct Candidate {
+    file: usize,
+    raw: RawPair,
+    prompt: prompt::Prompt,
+    code_tokens: Vec<String>,
+}
+
+impl Candidate {
+    /// Equality up to case and whitespace in the prompt, and up to layout and comments in the code.
+    fn key(&self) -> (String, Vec<String>) {
+        let prompt = self.raw.prompt.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+        (prompt, self.code_tokens.clone())
+    }
+
+    fn into_example(self, files: &[SourceFile]) -> Example {
+        let code_tokens = self.prompt.slots.abstract_code(&self.code_tokens);
+        Example {
+            source: files[self.file].name.clone(),
+            id: self.raw.id,
+            prompt: self.raw.prompt,
+            snippet: self.raw.code,
+            prompt_tokens: self.prompt.tokens,
+            code_tokens,
+            slots: self.prompt.slots,
+        }
+    }
+}
+
+pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut reports: Vec<SourceReport> = files
+        .iter()
+        .map(|f| SourceReport { file: f.name.clone(), kind: Some(f.kind), ..Default::default() })
+        .collect();
+    let mut by_kind: BTreeMap<SourceKind, Vec<Candidate>> = BTreeMap::new();
+    for (file, source) in files.iter().enumerate() {
+        let outcome = source.kind.read(&source.text);
+        let report = &mut reports[file];
+        report.read = outcome.read;
+        report.malformed = outcome.malformed;
+        report.problems = outcome.problems;
+        let keep_untokenized = source.kind == SourceKind::ConalaTest;
+        for raw in outcome.pairs {
+            let code_tokens = match code::tokenize(&raw.code) {
+                Ok(tokens) if !tokens.is_empty() => tokens,
+                failure => {
+                    report.rejected += 1;
+                    if report.problems.len() < 2 * super::PROBLEMS_SHOWN {
+                        let why = failure.err().map_or("no code after cleaning".into(), |e| e.to_string());
+                        report.problems.push(format!("{}: tokenizer rejects the code ({why})", raw.id));
+                    }
+                    if !keep_untokenized {
+                        continue;
+                    }
+                    Vec::new()
+                }
+            };
+            let prompt = prompt::tokenize(&raw.prompt);
+            by_kind.entry(source.kind).or_default().push(Candidate { file, raw, prompt, code_tokens });
+        }
+    }
+
+    let mut assigned: BTreeMap<Split, Vec<Candidate>> = BTreeMap::new();
+    for (kind, candidates) in by_kind {
+        let candidates = if kind == SourceKind::ConalaTest {
+            candidates
+        } else {
+            drop_duplicates(candidates, &mut reports)
+        };
+        match kind {
+            SourceKind::ConalaTest => assigned.entry(Split::Test).or_default().extend(candidates),
+            SourceKind::ApiDocs | SourceKind::ConalaMined => assigned.entry(Split::Pretrain).or_default().extend(candidates),
+            SourceKind::ConalaTrain | SourceKind::EnglishPython => {
+                let (dev, train) = split_by_group(candidates, config.dev_fraction, &mut rng);
+                assigned.entry(Split::Dev).or_default().extend(dev);
+                assigned.entry(Split::Train).or_default().extend(train);
+            }
+        }
+    }
+
+    let held_out: HashSet<(String, Vec<String>)> = [Split::Dev, Split::Test]
+        .iter()
+        .flat_map(|s| assigned.get(s).into_iter().flatten())
+        .filter(|c| !c.code_tokens.is_empty())
+        .map(Candidate::key)
+        .collect();
+    for split in [Split::Train, Split::Pretrain] {
+        if let Some(candidates) = assigned.get_mut(&split) {
+            candidates.retain(|c| {
+                let overlaps = held_out.contains(&c.key());
+                if overlaps {
+                    reports[c.file].overlapping += 1;
+                }
+                !overlaps
+            });
+        }
+    }
+
+    let mut splits: BTreeMap<Split, Vec<Example>> = BTreeMap::new();
+    for split in Split::ALL {
+        let candidates = assigned.remove(&split).unwrap_or_default();
+        for c in &candidates {
+            *reports[c.file].kept.entry(split).or_default() += 1;
+        }
+        splits.insert(split, candidates.into_iter().map(|c| c.into_example(files)).collect());
+    }
+
+    let training = || [Split::Train, Split::Pretrain].into_iter().flat_map(|s| &splits[&s]);
+    let prompt_vocab = Vocab::build(&count(training().map(|e| &e.prompt_tokens)), config.min_freq);
+    let code_vocab = Vocab::build(&count(training().map(|e| &e.code_tokens)), config.min_freq);
+    let split_reports = splits
+        .iter()
+        .map(|(&split, examples)| {
+            let report = SplitReport {
+                examples: examples.len(),
+                prompt_lengths: Lengths::of(examples.iter().map(|e| e.prompt_tokens.len()).collect()),
+                code_lengths: Lengths::of(examples.iter().map(|e| e.code_tokens.len()).collect()),
+            };
+            (split, report)
+        })
+        .collect();
+    let report = Report {
+        config: Some(config.clone()),
+        sources: reports,
+        splits: split_reports,
+        prompt_vocab_size: prompt_vocab.len(),
+        code_vocab_size: code_vocab.len(),
+    };
+    Prepared { splits, prompt_vocab, code_vocab, report }
+}
+
+/// Keeps the first of equal pairs (files in the order given), counting the others.
+fn drop_duplicates(candidates: Vec<Candidate>, reports: &mut [SourceReport]) -> Vec<Candidate> {
+    let mut seen = HashSet::new();
+    candidates
+        .into_iter()
+        .filter(|c| {
+            let first = seen.insert(c.key());
+            if !first {
+                reports[c.file].duplicates += 1;
+            }
+            first
+        })
+        .collect()
+}
+
+/// Shuffles the groups and moves whole groups to the held-out side until it holds `fraction`
+/// of the pairs. Returns (held out, rest), each in the input order.
+fn split_by_group(candidates: Vec<Candidate>, fraction: f64, rng: &mut ChaCha8Rng) -> (Vec<Candidate>, Vec<Candidate>) {
+    let mut group_sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &candidates {
+        *group_sizes.entry(c.raw.group.as_str()).or_default() += 1;
+    }
+    let mut groups: Vec<(&str, usize)> = group_sizes.into_iter().collect();
+    groups.shuffle(rng);
+    let target = (fraction * candidates.len() as f64).round() as usize;
+    let mut held_out_groups = HashSet::new();
+    let mut taken = 0;
+    for (group, size) in groups {
+        if taken >= target {
+            break;
+        }
+        held_out_groups.insert(group.to_string());
+        taken += size;
+    }
+    candidates.into_iter().partition(|c| held_out_groups.contains(&c.raw.group))
+}
+
+fn count<'a>(sequences: impl Iterator<Item = &'a Vec<String>>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for token in sequences.flatten() {
+        *counts.entry(token.clone()).or_default() += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conala(n: usize, task: &str, question: impl Fn(usize) -> usize) -> String {
+        let records: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"intent": "{task} {i}", "rewritten_intent": null, "snippet": "{task}({i})", "question_id": {}}}"#, question(i)))
+            .collect();
+        format!("[{}]", records.join(","))
+    }
+
+    fn files() -> Vec<SourceFile> {
+        let ep = "# write a program to print one\nprint(1)\n\n# write a program to print one\nprint( 1 )  # same\n\n# write a program to print two\nprint(2\n";
+        vec![
+            SourceFile { name: "conala-train.json".into(), kind: SourceKind::ConalaTrain, text: conala(40, "train", |i| i / 2) },
+            SourceFile { name: "conala-test.json".into(), kind: SourceKind::ConalaTest, text: conala(5, "test", |i| 1000 + i) },
+            SourceFile { name: "english_python_data.txt".into(), kind: SourceKind::EnglishPython, text: ep.into() },
+            SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text: "{\"intent\": \"Test  3\", \"snippet\": \"test( 3 )\"}\n{\"intent\": \"x\", \"snippet\": \"y\"}\n".into() },
+        ]
+    }
+
+    #[test]
+    fn splits_are_grouped_deduplicated_and_leak_free() {
+        let prepared = prepare(&files(), &PrepareConfig::default());
+        let r = &prepared.report.sources;
+        assert_eq!((r[0].read, r[0].kept[&Split::Dev], r[0].kept[&Split::Train]), (40, 4, 36));
+        let dev_groups: HashSet<&str> = prepared.splits[&Split::Dev].iter().map(|e| e.id.split('#').next().unwrap()).collect();
+        assert!(prepared.splits[&Split::Train].iter().all(|e| !dev_groups.contains(e.id.split('#').next().unwrap())));
+        assert_eq!(r[1].kept[&Split::Test], 5);
+        assert_eq!((r[2].read, r[2].duplicates, r[2].rejected), (3, 1, 1));
+        assert_eq!((r[3].overlapping, r[3].kept[&Split::Pretrain]), (1, 1));
+        assert!(prepared.code_vocab.len() > 4);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_splits() {
+        let a = prepare(&files(), &PrepareConfig::default());
+        let b = prepare(&files(), &PrepareConfig::default());
+        let c = prepare(&files(), &PrepareConfig { seed: 7, ..Default::default() });
+        assert_eq!(a.splits, b.splits);
+        assert_ne!(a.splits[&Split::Dev], c.splits[&Split::Dev]);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let l = Lengths::of((1..=100).collect());
+        assert_eq!((l.p50, l.p90, l.p99, l.max), (50, 90, 99, 100));
+        assert_eq!(Lengths::of(vec![]), Lengths::default());
+    }
+}
