@@ -96,7 +96,12 @@ fn tricky_fixtures_round_trip() {
     let snippets: Vec<(String, String)> = text
         .lines()
         .enumerate()
-        .map(|(n, l)| (format!("fixture {}", n + 1), serde_json::from_str::<Value>(l).unwrap()["code"].as_str().unwrap().to_string()))
+        .map(|(n, l)| {
+            (
+                format!("fixture {}", n + 1),
+                serde_json::from_str::<Value>(l).unwrap()["code"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let tally = check(&snippets);
     report("fixtures", &tally);
@@ -108,7 +113,10 @@ fn tricky_fixtures_round_trip() {
 fn every_shared_snippet_round_trips() {
     let dir = data_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("SKIPPED: no data folder at {} (set NL2PY_DATA to run the round trip over the data sets)", dir.display());
+        println!(
+            "SKIPPED: no data folder at {} (set NL2PY_DATA to run the round trip over the data sets)",
+            dir.display()
+        );
         return;
     };
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();

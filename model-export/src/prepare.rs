@@ -40,12 +40,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let config = PrepareConfig { seed: args.seed, dev_fraction: args.dev_fraction, min_freq: args.min_freq };
     let prepared = prepare::prepare(&files, &config);
     write(&prepared, &args.out)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&prepared.report)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&prepared.report)? + "\n"
     } else {
-        print_tables(&prepared.report, &args.out);
+        tables(&prepared.report, &args.out)
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 /// The files of `dir` that a `SourceKind` names, by kind then name (the order deduplication keeps).
@@ -68,7 +72,10 @@ fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
         files.push(SourceFile { name, kind, text });
     }
     if files.is_empty() {
-        bail!("no data files in {} (expected conala-*.json, english_python_data*.txt, *.jsonl)", dir.display());
+        bail!(
+            "no data files in {} (expected conala-*.json, english_python_data*.txt, *.jsonl)",
+            dir.display()
+        );
     }
     files.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(files)
@@ -78,7 +85,9 @@ fn write(prepared: &Prepared, out: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (split, examples) in &prepared.splits {
         let path = out.join(format!("{}.jsonl", split.name()));
-        let mut file = std::io::BufWriter::new(fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?);
+        let mut file = std::io::BufWriter::new(
+            fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
+        );
         for example in examples {
             serde_json::to_writer(&mut file, example)?;
             file.write_all(b"\n")?;
@@ -91,38 +100,80 @@ fn write(prepared: &Prepared, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_tables(report: &Report, out: &Path) {
+fn tables(report: &Report, out: &Path) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
     let mut sources = Table::new();
     sources.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "source", "read", "malformed", "rejected", "duplicates", "overlap", "train", "dev", "test", "pretrain",
+        "source",
+        "read",
+        "malformed",
+        "rejected",
+        "duplicates",
+        "overlap",
+        "train",
+        "dev",
+        "test",
+        "pretrain",
     ]);
     for s in &report.sources {
         let kept = |split| s.kept.get(&split).copied().unwrap_or(0).to_string();
         sources.add_row([
-            s.file.clone(), s.read.to_string(), s.malformed.to_string(), s.rejected.to_string(),
-            s.duplicates.to_string(), s.overlapping.to_string(),
-            kept(Split::Train), kept(Split::Dev), kept(Split::Test), kept(Split::Pretrain),
+            s.file.clone(),
+            s.read.to_string(),
+            s.malformed.to_string(),
+            s.rejected.to_string(),
+            s.duplicates.to_string(),
+            s.overlapping.to_string(),
+            kept(Split::Train),
+            kept(Split::Dev),
+            kept(Split::Test),
+            kept(Split::Pretrain),
         ]);
     }
-    println!("{sources}");
+    writeln!(text, "{sources}").unwrap();
 
     let mut lengths = Table::new();
     lengths.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "split", "pairs", "prompt p50", "p90", "p99", "max", "code p50", "p90", "p99", "max",
+        "split",
+        "pairs",
+        "prompt p50",
+        "p90",
+        "p99",
+        "max",
+        "code p50",
+        "p90",
+        "p99",
+        "max",
     ]);
     for (split, r) in &report.splits {
         let (p, c) = (&r.prompt_lengths, &r.code_lengths);
-        lengths.add_row([split.name().to_string(), r.examples.to_string(),
-            p.p50.to_string(), p.p90.to_string(), p.p99.to_string(), p.max.to_string(),
-            c.p50.to_string(), c.p90.to_string(), c.p99.to_string(), c.max.to_string()]);
+        lengths.add_row([
+            split.name().to_string(),
+            r.examples.to_string(),
+            p.p50.to_string(),
+            p.p90.to_string(),
+            p.p99.to_string(),
+            p.max.to_string(),
+            c.p50.to_string(),
+            c.p90.to_string(),
+            c.p99.to_string(),
+            c.max.to_string(),
+        ]);
     }
-    println!("{lengths}");
-    println!("vocabulary: prompt {} tokens, code {} tokens", report.prompt_vocab_size, report.code_vocab_size);
+    writeln!(text, "{lengths}").unwrap();
+    writeln!(
+        text,
+        "vocabulary: prompt {} tokens, code {} tokens",
+        report.prompt_vocab_size, report.code_vocab_size
+    )
+    .unwrap();
     for s in report.sources.iter().filter(|s| !s.problems.is_empty()) {
-        println!("{} — first problems:", s.file);
+        writeln!(text, "{} — first problems:", s.file).unwrap();
         for p in &s.problems {
-            println!("  {p}");
+            writeln!(text, "  {p}").unwrap();
         }
     }
-    println!("written to {}", out.display());
+    writeln!(text, "written to {}", out.display()).unwrap();
+    text
 }

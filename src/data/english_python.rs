@@ -14,11 +14,25 @@ use crate::text::python::{self, PyTokenKind};
 
 /// First words of the comments that tutorials write above their code lines.
 const COMMENT_OPENERS: &[&str] = &[
-    "driver", "driver's", "printing", "initializing", "initialising", "initialize", "initialise",
-    "using", "importing", "import", "calculating", "iterating", "output", "input", "result",
+    "driver",
+    "driver's",
+    "printing",
+    "initializing",
+    "initialising",
+    "initialize",
+    "initialise",
+    "using",
+    "importing",
+    "import",
+    "calculating",
+    "iterating",
+    "output",
+    "input",
+    "result",
 ];
 /// First words that make a task on their own.
-const TASK_OPENERS: &[&str] = &["write", "wrie", "wrtie", "writing", "define", "please", "generate", "implement"];
+const TASK_OPENERS: &[&str] =
+    &["write", "wrie", "wrtie", "writing", "define", "please", "generate", "implement"];
 const TASK_VERBS: &[&str] = &["write", "define", "generate", "create", "implement"];
 const TASK_NOUNS: &[&str] = &["program", "function", "class", "code", "script", "lambda"];
 
@@ -76,7 +90,10 @@ fn prompt_text(line: &str) -> String {
 fn is_numbered(line: &str) -> bool {
     let t = line.trim_start_matches('#').trim_start();
     let digits = t.chars().take_while(char::is_ascii_digit).count();
-    digits > 0 && t[digits..].trim_start_matches(['.', ')', ':', '-']).starts_with(|c: char| c.is_whitespace() || c.is_alphabetic())
+    digits > 0
+        && t[digits..]
+            .trim_start_matches(['.', ')', ':', '-'])
+            .starts_with(|c: char| c.is_whitespace() || c.is_alphabetic())
 }
 
 fn is_task_wording(words: &[String]) -> bool {
@@ -88,11 +105,14 @@ fn is_task_wording(words: &[String]) -> bool {
     if first == "how" && matches!(second, "to" | "do" | "can") {
         return true;
     }
-    if matches!(first, "python" | "python3" | "program" | "function") && matches!(second, "program" | "code" | "function" | "script" | "to" | "that" | "which") {
+    if matches!(first, "python" | "python3" | "program" | "function")
+        && matches!(second, "program" | "code" | "function" | "script" | "to" | "that" | "which")
+    {
         return true;
     }
     words.iter().enumerate().any(|(k, w)| {
-        TASK_VERBS.contains(&w.as_str()) && words[k + 1..].iter().take(3).any(|n| TASK_NOUNS.contains(&n.as_str()))
+        TASK_VERBS.contains(&w.as_str())
+            && words[k + 1..].iter().take(3).any(|n| TASK_NOUNS.contains(&n.as_str()))
     })
 }
 
@@ -162,14 +182,20 @@ mod tests {
     fn task_lines_open_pairs_and_comments_stay_in_code() {
         let text = "# write a python program to add two numbers\n# initializing list\nnum1 = 1.5\n\n# printing result\nprint(num1)\n# Write a function to merge lists\ndef m(a, b):\n    # join them\n    return a + b\n";
         let out = read(text);
-        assert_eq!(prompts(text), ["write a python program to add two numbers", "Write a function to merge lists"]);
+        assert_eq!(
+            prompts(text),
+            ["write a python program to add two numbers", "Write a function to merge lists"]
+        );
         assert!(out.pairs[0].code.contains("# printing result"));
         assert!(out.pairs[1].code.contains("    # join them"));
     }
 
     #[test]
     fn numbered_prompts_lose_their_number() {
-        assert_eq!(prompts("#20 universal function\nx = 1\n\n#21. Multiply\ny = 2\n"), ["universal function", "Multiply"]);
+        assert_eq!(
+            prompts("#20 universal function\nx = 1\n\n#21. Multiply\ny = 2\n"),
+            ["universal function", "Multiply"]
+        );
     }
 
     #[test]
@@ -180,7 +206,8 @@ mod tests {
 
     #[test]
     fn a_prompt_without_code_is_malformed() {
-        let out = read("# write a python program to explain assert\n# x=1\n\n# write a program to add\nx = 1\n");
+        let out =
+            read("# write a python program to explain assert\n# x=1\n\n# write a program to add\nx = 1\n");
         assert_eq!((out.read, out.malformed, out.pairs.len()), (2, 1, 1));
         assert!(out.problems[0].contains("has no code"));
     }

@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn files_are_recognised_by_name() {
         assert_eq!(SourceKind::of_file("conala-test.json"), Some(SourceKind::ConalaTest));
-        assert_eq!(SourceKind::of_file("goldmine_snippet_count100k_topk1_temp2.jsonl"), Some(SourceKind::ApiDocs));
+        assert_eq!(
+            SourceKind::of_file("goldmine_snippet_count100k_topk1_temp2.jsonl"),
+            Some(SourceKind::ApiDocs)
+        );
         assert_eq!(SourceKind::of_file("english_python_data_pruned.txt"), Some(SourceKind::EnglishPython));
         assert_eq!(SourceKind::of_file("PROVENANCE.md"), None);
     }

@@ -8,7 +8,8 @@
 //! - pretrain: API-docs and mined pairs, for whole-model pretraining.
 //!
 //! Within a kind of source, pairs equal up to whitespace and comments (same lower-cased prompt,
-//! same code tokens) are kept once; a train or pretrain pair equal to a dev or test pair is dropped.
+//! same code tokens) are kept once; a train, pretrain or dev pair equal to a pair of a split
+//! held out before it (test, then dev) is dropped.
 //! Vocabularies count train and pretrain only.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -89,7 +90,7 @@ pub struct SourceReport {
     /// Code that Python's tokenizer would reject.
     pub rejected: usize,
     pub duplicates: usize,
-    /// Train or pretrain pairs dropped for equalling a dev or test pair.
+    /// Pairs dropped for equalling a test pair, or (outside dev) a dev pair.
     pub overlapping: usize,
     pub kept: BTreeMap<Split, usize>,
     /// The first few malformed or rejected records, described.
@@ -214,7 +215,9 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
         };
         match kind {
             SourceKind::ConalaTest => assigned.entry(Split::Test).or_default().extend(candidates),
-            SourceKind::ApiDocs | SourceKind::ConalaMined => assigned.entry(Split::Pretrain).or_default().extend(candidates),
+            SourceKind::ApiDocs | SourceKind::ConalaMined => {
+                assigned.entry(Split::Pretrain).or_default().extend(candidates)
+            }
             SourceKind::ConalaTrain | SourceKind::EnglishPython => {
                 let (dev, train) = split_by_group(candidates, config.dev_fraction, &mut rng);
                 assigned.entry(Split::Dev).or_default().extend(dev);
@@ -223,14 +226,11 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
         }
     }
 
-    let held_out: HashSet<(String, Vec<String>)> = [Split::Dev, Split::Test]
-        .iter()
-        .flat_map(|s| assigned.get(s).into_iter().flatten())
-        .filter(|c| !c.code_tokens.is_empty())
-        .map(Candidate::key)
-        .collect();
-    for split in [Split::Train, Split::Pretrain] {
-        if let Some(candidates) = assigned.get_mut(&split) {
+    // Test wins over dev, and both over train and pretrain.
+    let mut held_out: HashSet<(String, Vec<String>)> = HashSet::new();
+    for split in [Split::Test, Split::Dev, Split::Train, Split::Pretrain] {
+        let Some(candidates) = assigned.get_mut(&split) else { continue };
+        if split != Split::Test {
             candidates.retain(|c| {
                 let overlaps = held_out.contains(&c.key());
                 if overlaps {
@@ -238,6 +238,9 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
                 }
                 !overlaps
             });
+        }
+        if matches!(split, Split::Test | Split::Dev) {
+            held_out.extend(candidates.iter().filter(|c| !c.code_tokens.is_empty()).map(Candidate::key));
         }
     }
 
@@ -291,7 +294,11 @@ fn drop_duplicates(candidates: Vec<Candidate>, reports: &mut [SourceReport]) -> 
 
 /// Shuffles the groups and moves whole groups to the held-out side until it holds `fraction`
 /// of the pairs. Returns (held out, rest), each in the input order.
-fn split_by_group(candidates: Vec<Candidate>, fraction: f64, rng: &mut ChaCha8Rng) -> (Vec<Candidate>, Vec<Candidate>) {
+fn split_by_group(
+    candidates: Vec<Candidate>,
+    fraction: f64,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<Candidate>, Vec<Candidate>) {
     let mut group_sizes: BTreeMap<&str, usize> = BTreeMap::new();
     for c in &candidates {
         *group_sizes.entry(c.raw.group.as_str()).or_default() += 1;
@@ -345,8 +352,13 @@ mod tests {
         let prepared = prepare(&files(), &PrepareConfig::default());
         let r = &prepared.report.sources;
         assert_eq!((r[0].read, r[0].kept[&Split::Dev], r[0].kept[&Split::Train]), (40, 4, 36));
-        let dev_groups: HashSet<&str> = prepared.splits[&Split::Dev].iter().map(|e| e.id.split('#').next().unwrap()).collect();
-        assert!(prepared.splits[&Split::Train].iter().all(|e| !dev_groups.contains(e.id.split('#').next().unwrap())));
+        let dev_groups: HashSet<&str> =
+            prepared.splits[&Split::Dev].iter().map(|e| e.id.split('#').next().unwrap()).collect();
+        assert!(
+            prepared.splits[&Split::Train]
+                .iter()
+                .all(|e| !dev_groups.contains(e.id.split('#').next().unwrap()))
+        );
         assert_eq!(r[1].kept[&Split::Test], 5);
         assert_eq!((r[2].read, r[2].duplicates, r[2].rejected), (3, 1, 1));
         assert_eq!((r[3].overlapping, r[3].kept[&Split::Pretrain]), (1, 1));

@@ -49,8 +49,8 @@ pub fn from_python(tokens: &[PyToken]) -> Vec<String> {
 pub fn string_opening(token: &str) -> Option<(&str, &str)> {
     let quote_at = token.find(['\'', '"'])?;
     let (prefix, quote) = token.split_at(quote_at);
-    let known_prefix = ["", "r", "u", "b", "br", "rb", "f", "fr", "rf"]
-        .contains(&prefix.to_ascii_lowercase().as_str());
+    let known_prefix =
+        ["", "r", "u", "b", "br", "rb", "f", "fr", "rf"].contains(&prefix.to_ascii_lowercase().as_str());
     let known_quote = matches!(quote, "'" | "\"" | "'''" | "\"\"\"");
     (known_prefix && known_quote).then_some((prefix, quote))
 }
@@ -117,9 +117,10 @@ mod tests {
 
     #[test]
     fn strings_become_characters() {
-        assert_eq!(tokenize("print(f'Sum: {sum}')").unwrap(), [
-            "print", "(", "f'", "S", "u", "m", ":", " ", "{", "s", "u", "m", "}", "'", ")"
-        ]);
+        assert_eq!(
+            tokenize("print(f'Sum: {sum}')").unwrap(),
+            ["print", "(", "f'", "S", "u", "m", ":", " ", "{", "s", "u", "m", "}", "'", ")"]
+        );
     }
 
     #[test]

@@ -48,14 +48,14 @@ pub fn tokenize(text: &str) -> Prompt {
     let mut plain = String::new();
     let mut i = 0;
     while i < chars.len() {
-        if let Some((span, end, kind)) = quoted_span(&chars, i) {
-            if let Some(token) = slots.slot_for(&span, kind) {
-                push_words(&plain, &mut tokens);
-                plain.clear();
-                tokens.push(token);
-                i = end;
-                continue;
-            }
+        if let Some((span, end, kind)) = quoted_span(&chars, i)
+            && let Some(token) = slots.slot_for(&span, kind)
+        {
+            push_words(&plain, &mut tokens);
+            plain.clear();
+            tokens.push(token);
+            i = end;
+            continue;
         }
         plain.push(chars[i]);
         i += 1;
@@ -78,7 +78,7 @@ fn quoted_span(chars: &[char], start: usize) -> Option<(String, usize, SlotKind)
     }
     let close = (start + 1..chars.len()).find(|&j| chars[j] == q && (q != '\'' || !is_word(Some(j + 1))))?;
     let span: String = chars[start + 1..close].iter().collect();
-    if span.trim().is_empty() {
+    if span.is_empty() {
         return None;
     }
     let kind = if q == '`' { SlotKind::Var } else { SlotKind::Str };
@@ -243,16 +243,23 @@ mod tests {
     #[test]
     fn words_numbers_punctuation_lowercased() {
         let p = tokenize("Sort list by Value, then print 3.5 items!");
-        assert_eq!(p.tokens, strings(&["sort", "list", "by", "value", ",", "then", "print", "3.5", "items", "!"]));
+        assert_eq!(
+            p.tokens,
+            strings(&["sort", "list", "by", "value", ",", "then", "print", "3.5", "items", "!"])
+        );
         assert!(p.slots.is_empty());
     }
 
     #[test]
     fn quoted_spans_become_slots_and_apostrophes_do_not() {
         let p = tokenize("don't split `my_list` on 'a b' or \"a b\"; use `my_list`'s `'x'`");
-        assert_eq!(p.tokens, strings(&[
-            "don", "'", "t", "split", "var_0", "on", "str_0", "or", "str_0", ";", "use", "var_0", "'", "s", "str_1"
-        ]));
+        assert_eq!(
+            p.tokens,
+            strings(&[
+                "don", "'", "t", "split", "var_0", "on", "str_0", "or", "str_0", ";", "use", "var_0", "'",
+                "s", "str_1"
+            ])
+        );
         assert_eq!(p.slots.0[1], Slot { token: "str_0".into(), kind: SlotKind::Str, text: "a b".into() });
         assert_eq!(p.slots.0[2].text, "x");
     }

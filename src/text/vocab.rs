@@ -56,9 +56,8 @@ impl From<Vocab> for VocabFile {
 impl Vocab {
     /// Builds a vocabulary from token counts, keeping tokens seen at least `min_freq` times.
     pub fn build(counts: &HashMap<String, usize>, min_freq: usize) -> Self {
-        let slot_tokens = ["var", "str"]
-            .iter()
-            .flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")));
+        let slot_tokens =
+            ["var", "str"].iter().flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")));
         let mut tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).chain(slot_tokens).collect();
         let mut frequent: Vec<(&String, usize)> = counts
             .iter()
@@ -130,7 +129,9 @@ mod tests {
         let v = Vocab::build(&counts(&[("x", 3)]), 1);
         assert_eq!(Vocab::from_json(&v.to_json()).unwrap(), v);
         assert!(Vocab::from_json("{\"tokens\": [\"a\"]}").is_err());
-        assert!(Vocab::from_json("{\"tokens\": [\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"x\",\"x\"]}").is_err());
+        assert!(
+            Vocab::from_json("{\"tokens\": [\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"x\",\"x\"]}").is_err()
+        );
         assert!(Vocab::from_json("not json").is_err());
     }
 }

@@ -80,7 +80,9 @@ fn strip_leading_string_statement(lines: &mut [Line], k: usize) {
     let line_no = lines[k].body[0].line;
     let body_ends_here = match lines.get(k + 1) {
         None => true,
-        Some(next) => next.lead.first().is_some_and(|t| t.kind == PyTokenKind::Dedent) || next.body.is_empty(),
+        Some(next) => {
+            next.lead.first().is_some_and(|t| t.kind == PyTokenKind::Dedent) || next.body.is_empty()
+        }
     };
     if body_ends_here && k > 0 {
         lines[k].body.splice(..n, [pass_token(line_no)]);

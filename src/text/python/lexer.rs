@@ -12,7 +12,11 @@ pub enum PyTokenKind {
     Number,
     /// A whole string literal; `prefix` as written (`rb`, `F`, …), `quote` is `'`, `"`, `'''` or
     /// `"""`, `body` the characters between the quotes, escapes untouched.
-    String { prefix: String, quote: String, body: String },
+    String {
+        prefix: String,
+        quote: String,
+        body: String,
+    },
     Op,
     /// End of a logical line.
     Newline,
@@ -46,9 +50,9 @@ impl PyToken {
 /// Every operator and delimiter of CPython 3.11's `token.EXACT_TOKEN_TYPES`, longest first so
 /// that the first match is the longest one, as in `tokenize`'s regular expression.
 pub(crate) const OPERATORS: &[&str] = &[
-    "**=", "//=", ">>=", "<<=", "...", "!=", "%=", "&=", "**", "*=", "+=", "-=", "->", "//", "/=",
-    ":=", "<<", "<=", "==", ">=", ">>", "@=", "^=", "|=", "%", "&", "(", ")", "*", "+", ",", "-",
-    ".", "/", ":", ";", "<", "=", ">", "@", "[", "]", "^", "{", "|", "}", "~",
+    "**=", "//=", ">>=", "<<=", "...", "!=", "%=", "&=", "**", "*=", "+=", "-=", "->", "//", "/=", ":=",
+    "<<", "<=", "==", ">=", ">>", "@=", "^=", "|=", "%", "&", "(", ")", "*", "+", ",", "-", ".", "/", ":",
+    ";", "<", "=", ">", "@", "[", "]", "^", "{", "|", "}", "~",
 ];
 
 /// String prefixes Python 3 accepts, compared case-insensitively.
@@ -111,9 +115,9 @@ impl Lexer {
                 '.' if self.peek(1).is_some_and(|d| d.is_ascii_digit()) => self.number(),
                 c if is_word_char(c) => self.name_or_prefixed_string()?,
                 _ => {
-                    let op = self.operator().ok_or_else(|| {
-                        self.error(&format!("Python has no token for {c:?}"))
-                    })?;
+                    let op = self
+                        .operator()
+                        .ok_or_else(|| self.error(&format!("Python has no token for {c:?}")))?;
                     match op {
                         "(" | "[" | "{" => depth += 1,
                         ")" | "]" | "}" => depth -= 1,
@@ -266,11 +270,7 @@ impl Lexer {
     /// `tokenize`'s Number pattern: the first of imaginary, float, integer that matches.
     fn number(&mut self) {
         let at = self.pos;
-        let len = self
-            .imaginary(at)
-            .or_else(|| self.float(at))
-            .or_else(|| self.integer(at))
-            .unwrap_or(1);
+        let len = self.imaginary(at).or_else(|| self.float(at)).or_else(|| self.integer(at)).unwrap_or(1);
         let text: String = self.chars[at..at + len].iter().collect();
         self.pos += len;
         self.push(PyTokenKind::Number, text);
@@ -360,9 +360,10 @@ impl Lexer {
     }
 
     fn operator(&self) -> Option<&'static str> {
-        OPERATORS.iter().copied().find(|op| {
-            op.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
-        })
+        OPERATORS
+            .iter()
+            .copied()
+            .find(|op| op.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c)))
     }
 
     fn peek(&self, ahead: usize) -> Option<char> {
@@ -388,19 +389,24 @@ mod tests {
     use super::*;
 
     fn texts(src: &str) -> Vec<String> {
-        lex(src).unwrap().into_iter().map(|t| match t.kind {
-            PyTokenKind::Newline => "NEWLINE".into(),
-            PyTokenKind::Indent => "INDENT".into(),
-            PyTokenKind::Dedent => "DEDENT".into(),
-            _ => t.text,
-        }).collect()
+        lex(src)
+            .unwrap()
+            .into_iter()
+            .map(|t| match t.kind {
+                PyTokenKind::Newline => "NEWLINE".into(),
+                PyTokenKind::Indent => "INDENT".into(),
+                PyTokenKind::Dedent => "DEDENT".into(),
+                _ => t.text,
+            })
+            .collect()
     }
 
     #[test]
     fn numbers_follow_tokenize() {
-        assert_eq!(texts("1_000 0x1f 1e-3 2j 1.5J .5 1. 0b1_0 0o17"), [
-            "1_000", "0x1f", "1e-3", "2j", "1.5J", ".5", "1.", "0b1_0", "0o17", "NEWLINE"
-        ]);
+        assert_eq!(
+            texts("1_000 0x1f 1e-3 2j 1.5J .5 1. 0b1_0 0o17"),
+            ["1_000", "0x1f", "1e-3", "2j", "1.5J", ".5", "1.", "0b1_0", "0o17", "NEWLINE"]
+        );
         assert_eq!(texts("0777"), ["0", "777", "NEWLINE"]);
         assert_eq!(texts("1if x else 2"), ["1", "if", "x", "else", "2", "NEWLINE"]);
         assert_eq!(texts("x[1:2]"), ["x", "[", "1", ":", "2", "]", "NEWLINE"]);
@@ -408,36 +414,51 @@ mod tests {
 
     #[test]
     fn operators_take_the_longest_match() {
-        assert_eq!(texts("a **= b // c := d -> e ... //= f"), [
-            "a", "**=", "b", "//", "c", ":=", "d", "->", "e", "...", "//=", "f", "NEWLINE"
-        ]);
+        assert_eq!(
+            texts("a **= b // c := d -> e ... //= f"),
+            ["a", "**=", "b", "//", "c", ":=", "d", "->", "e", "...", "//=", "f", "NEWLINE"]
+        );
     }
 
     #[test]
     fn strings_with_prefixes_and_triple_quotes() {
         let toks = lex("x = Rb'a\\'b' + f\"{y}\" + '''l1\nl2''' + ur'z'").unwrap();
-        let strings: Vec<_> = toks.iter().filter_map(|t| match &t.kind {
-            PyTokenKind::String { prefix, quote, body } => Some((prefix.as_str(), quote.as_str(), body.as_str())),
-            _ => None,
-        }).collect();
+        let strings: Vec<_> = toks
+            .iter()
+            .filter_map(|t| match &t.kind {
+                PyTokenKind::String { prefix, quote, body } => {
+                    Some((prefix.as_str(), quote.as_str(), body.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
         // `ur` is no Python 3 prefix: tokenize reads the NAME `ur`, then the string `'z'`.
-        assert_eq!(strings, [("Rb", "'", "a\\'b"), ("f", "\"", "{y}"), ("", "'''", "l1\nl2"), ("", "'", "z")]);
+        assert_eq!(
+            strings,
+            [("Rb", "'", "a\\'b"), ("f", "\"", "{y}"), ("", "'''", "l1\nl2"), ("", "'", "z")]
+        );
         assert!(toks.iter().any(|t| t.is_name("ur")));
     }
 
     #[test]
     fn indentation_becomes_levels_whatever_its_width() {
         let src = "if a:\n  b\n  if c:\n\td\ne\n";
-        assert_eq!(texts(src), [
-            "if", "a", ":", "NEWLINE", "INDENT", "b", "NEWLINE", "if", "c", ":", "NEWLINE",
-            "INDENT", "d", "NEWLINE", "DEDENT", "DEDENT", "e", "NEWLINE"
-        ]);
+        assert_eq!(
+            texts(src),
+            [
+                "if", "a", ":", "NEWLINE", "INDENT", "b", "NEWLINE", "if", "c", ":", "NEWLINE", "INDENT",
+                "d", "NEWLINE", "DEDENT", "DEDENT", "e", "NEWLINE"
+            ]
+        );
     }
 
     #[test]
     fn comments_blank_lines_and_continuations_vanish() {
         let src = "# c\nx = (1,\n     2)  # tail\n\n   # indented comment\ny = 1 + \\\n  2\n";
-        assert_eq!(texts(src), ["x", "=", "(", "1", ",", "2", ")", "NEWLINE", "y", "=", "1", "+", "2", "NEWLINE"]);
+        assert_eq!(
+            texts(src),
+            ["x", "=", "(", "1", ",", "2", ")", "NEWLINE", "y", "=", "1", "+", "2", "NEWLINE"]
+        );
     }
 
     #[test]
@@ -449,6 +470,9 @@ mod tests {
 
     #[test]
     fn missing_final_newline_still_closes_the_line() {
-        assert_eq!(texts("def f():\n    return 1"), ["def", "f", "(", ")", ":", "NEWLINE", "INDENT", "return", "1", "NEWLINE", "DEDENT"]);
+        assert_eq!(
+            texts("def f():\n    return 1"),
+            ["def", "f", "(", ")", ":", "NEWLINE", "INDENT", "return", "1", "NEWLINE", "DEDENT"]
+        );
     }
 }

@@ -1,0 +1,161 @@
+//! `nl2py prepare` end to end: on small fixture data sets with every kind of bad record, and on
+//! the real data in `../shared/data` when it is there.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nl2py::text::vocab::Vocab;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nl2py-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs `nl2py prepare --json` and returns the parsed report.
+fn prepare(data: &Path, out: &Path) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .args(["prepare", "--json", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "prepare failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("--json prints JSON")
+}
+
+fn source<'a>(report: &'a Value, file: &str) -> &'a Value {
+    report["sources"].as_array().unwrap().iter().find(|s| s["file"] == file).unwrap()
+}
+
+fn kept(source: &Value, split: &str) -> u64 {
+    source["kept"].get(split).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn fixtures_count_every_record_and_write_every_file() {
+    let out = temp_dir("fixtures");
+    let report = prepare(&fixtures(), &out);
+
+    let ep = source(&report, "english_python_data.txt");
+    assert_eq!(
+        (ep["read"].as_u64(), ep["malformed"].as_u64(), ep["rejected"].as_u64(), ep["duplicates"].as_u64()),
+        (Some(8), Some(1), Some(1), Some(1)),
+        "{ep}"
+    );
+    assert_eq!(kept(ep, "train") + kept(ep, "dev"), 5);
+
+    let train = source(&report, "conala-train.json");
+    assert_eq!(
+        (
+            train["read"].as_u64(),
+            train["malformed"].as_u64(),
+            train["rejected"].as_u64(),
+            train["overlapping"].as_u64()
+        ),
+        (Some(63), Some(1), Some(1), Some(1)),
+        "{train}"
+    );
+    assert_eq!(kept(train, "train") + kept(train, "dev"), 60);
+    assert!(kept(train, "dev") >= 6, "about 10 % by question goes to dev");
+
+    let test = source(&report, "conala-test.json");
+    assert_eq!(
+        (test["read"].as_u64(), test["rejected"].as_u64(), kept(test, "test")),
+        (Some(6), Some(1), 6),
+        "test keeps every record"
+    );
+
+    let docs = source(&report, "python-docs.jsonl");
+    assert_eq!(
+        (
+            docs["read"].as_u64(),
+            docs["malformed"].as_u64(),
+            docs["duplicates"].as_u64(),
+            kept(docs, "pretrain")
+        ),
+        (Some(9), Some(2), Some(1), 6),
+        "{docs}"
+    );
+
+    for split in ["train", "dev", "test", "pretrain"] {
+        assert_eq!(
+            lines(&out.join(format!("{split}.jsonl"))).len() as u64,
+            report["splits"][split]["examples"].as_u64().unwrap()
+        );
+    }
+    let code_vocab =
+        Vocab::from_json(&std::fs::read_to_string(out.join("vocab-code.json")).unwrap()).unwrap();
+    assert_eq!(code_vocab.len() as u64, report["code_vocab_size"].as_u64().unwrap());
+    assert!(Vocab::from_json(&std::fs::read_to_string(out.join("vocab-prompt.json")).unwrap()).is_ok());
+
+    // Slots: the backticked list and the quoted separator are abstracted in prompt and code.
+    let conala: Vec<Value> = ["train", "dev"]
+        .iter()
+        .flat_map(|s| lines(&out.join(format!("{s}.jsonl"))))
+        .filter(|e| e["source"] == "conala-train.json")
+        .collect();
+    let slotted = conala.iter().find(|e| e["prompt"].as_str().unwrap().contains('`')).unwrap();
+    let code: Vec<&str> =
+        slotted["code_tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(&code[..6], ["str_0", ".", "join", "(", "var_0", ")"]);
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+#[test]
+fn the_same_seed_writes_the_same_files() {
+    let (a, b) = (temp_dir("seed-a"), temp_dir("seed-b"));
+    prepare(&fixtures(), &a);
+    prepare(&fixtures(), &b);
+    for file in ["train.jsonl", "dev.jsonl", "vocab-code.json", "vocab-prompt.json"] {
+        assert_eq!(std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap(), "{file}");
+    }
+}
+
+#[test]
+fn a_missing_data_folder_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .args(["prepare", "--data", "/nonexistent/nl2py-data", "--out"])
+        .arg(temp_dir("missing"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot read the data folder /nonexistent/nl2py-data")
+    );
+}
+
+#[test]
+fn the_shared_data_prepares() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    if !data.join("conala-train.json").exists() {
+        println!("SKIPPED: the shared data sets are not at {}", data.display());
+        return;
+    }
+    let out = temp_dir("shared");
+    let report = prepare(&data, &out);
+    assert_eq!(source(&report, "conala-train.json")["read"], 2379);
+    assert_eq!(source(&report, "conala-test.json")["read"], 500);
+    assert_eq!(report["splits"]["test"]["examples"], 500);
+    let ep_pairs: u64 = ["english_python_data.txt", "english_python_data_pruned.txt"]
+        .iter()
+        .map(|f| {
+            let s = source(&report, f);
+            kept(s, "train") + kept(s, "dev")
+        })
+        .sum();
+    assert!((3000..3600).contains(&ep_pairs), "unique English–Python pairs: {ep_pairs}");
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    std::fs::remove_dir_all(out).unwrap();
+}
