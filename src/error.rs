@@ -10,6 +10,16 @@ pub enum Error {
     /// A vocabulary file that is not what `Vocab::to_json` writes.
     #[error("vocabulary: {0}")]
     Vocab(String),
+    #[error("the prompt is empty: describe the code you want, e.g. \"sort list `d` by value\"")]
+    EmptyPrompt,
+    #[error("none of the prompt's words is known to the model ({0}); try English words")]
+    UnknownPrompt(String),
+    /// A model bundle that cannot be loaded, and why.
+    #[error("model bundle: {0}")]
+    Bundle(String),
+    /// A tensor could not be read back from the device.
+    #[error("device: {0}")]
+    Device(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -1,7 +1,14 @@
 //! `nl2py`: the native command-line program. It parses arguments and does the file I/O; the
 //! work itself lives in the `nl2py` core crate.
 
+mod bench;
+mod eval;
+mod export;
+mod generate;
+mod model_file;
 mod prepare;
+mod prepared;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -16,10 +23,25 @@ struct Cli {
 enum Command {
     /// Reads the data sets, cleans and tokenizes them, and writes splits and vocabularies.
     Prepare(prepare::Args),
+    /// Trains the model on prepared data; `--resume` continues a killed run.
+    Train(train::Args),
+    /// Scores a model on CoNaLa test and the dev splits: BLEU, exact match, ROUGE-L, syntax-valid, runs-clean.
+    Eval(eval::Args),
+    /// Writes a model as one bundle file for the browser (or inspects a bundle).
+    Export(export::Args),
+    /// Generates Python for a prompt.
+    Generate(generate::Args),
+    /// Measures training and generation speed of the default model on this machine.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Prepare(args) => prepare::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

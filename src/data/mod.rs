@@ -1,6 +1,7 @@
 //! Data sets: reading each source format into prompt–code pairs, and preparing the splits and
 //! vocabularies the model trains on. Callers pass file contents; nothing here opens a file.
 
+pub mod batch;
 pub mod english_python;
 pub mod prepare;
 pub mod sources;

@@ -55,6 +55,17 @@ pub(crate) const OPERATORS: &[&str] = &[
     ";", "<", "=", ">", "@", "[", "]", "^", "{", "|", "}", "~",
 ];
 
+/// Python 3 keywords, less the values `True`, `False` and `None`.
+const KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else",
+    "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not",
+    "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
+pub fn is_keyword(name: &str) -> bool {
+    KEYWORDS.contains(&name)
+}
+
 /// String prefixes Python 3 accepts, compared case-insensitively.
 const STRING_PREFIXES: &[&str] = &["r", "u", "b", "br", "rb", "f", "fr", "rf"];
 

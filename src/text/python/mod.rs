@@ -7,5 +7,5 @@ mod printer;
 
 pub use docstrings::strip_docstrings;
 pub(crate) use lexer::is_word_char;
-pub use lexer::{PyToken, PyTokenKind, lex};
+pub use lexer::{PyToken, PyTokenKind, is_keyword, lex};
 pub use printer::print;

@@ -7,15 +7,10 @@ use super::lexer::{PyToken, PyTokenKind};
 
 const INDENT: &str = "    ";
 
-/// Keywords after which an operator is unary and an opening bracket is not a call.
-const STATEMENT_KEYWORDS: &[&str] = &[
-    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else",
-    "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not",
-    "or", "pass", "raise", "return", "try", "while", "with", "yield",
-];
-
+/// After a keyword (other than the values `True`, `False`, `None`) an operator is unary and an
+/// opening bracket is not a call.
 fn is_keyword(t: &PyToken) -> bool {
-    t.kind == PyTokenKind::Name && STATEMENT_KEYWORDS.contains(&t.text.as_str())
+    t.kind == PyTokenKind::Name && super::is_keyword(&t.text)
 }
 
 fn is_closer(t: &PyToken) -> bool {

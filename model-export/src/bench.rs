@@ -1,0 +1,167 @@
+//! `nl2py bench`: speed of the default model on this machine (a benchmark, never a test):
+//! training step time and target tokens/s on a fixed batch, and generation latency and
+//! tokens/s (greedy with the cache, greedy recomputing the prefix, beam 4).
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use nl2py::data::batch::{Batch, EncodedExample};
+use nl2py::model::{Seq2Seq, Seq2SeqConfig};
+use nl2py::text::prompt::Slots;
+use nl2py::train::loss;
+use serde::Serialize;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Prompt and code length of the training batch.
+    #[arg(long, default_value_t = 40)]
+    length: usize,
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Tokens generated per generation measurement.
+    #[arg(long, default_value_t = 64)]
+    tokens: usize,
+    #[arg(long, default_value_t = 5000)]
+    vocab: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    threads: usize,
+    params: usize,
+    train_step_ms: f64,
+    train_target_tokens_per_s: f64,
+    encoder_forward_backward_ms: f64,
+    greedy_first_token_ms: f64,
+    greedy_tokens_per_s: f64,
+    greedy_no_cache_tokens_per_s: f64,
+    beam4_tokens_per_s: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn random_ids(rows: usize, cols: usize, vocab: usize, device: &Device) -> Tensor<2, Int> {
+    Tensor::<2>::random([rows, cols], Distribution::Uniform(4.0, vocab as f64 - 1.0), device).int()
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let device = Device::flex();
+    device.seed(0);
+    let config = Seq2SeqConfig::new(args.vocab, args.vocab);
+    let ad = device.clone().autodiff();
+    let mut model: Seq2Seq = config.init(&ad);
+    let params = model.num_params();
+    let examples: Vec<EncodedExample> = (0..args.batch)
+        .map(|i| EncodedExample {
+            prompt: (0..args.length).map(|t| 4 + (i * 7 + t * 13) % (args.vocab - 4)).collect(),
+            code: (0..args.length - 1).map(|t| 4 + (i * 11 + t * 17) % (args.vocab - 4)).collect(),
+            slots: Slots::default(),
+            reference: String::new(),
+        })
+        .collect();
+    let batch = Batch::new(examples, &ad);
+    let mut optimizer = AdamWConfig::new().init();
+    let mut step_ms = Vec::new();
+    for _ in 0..args.steps + 1 {
+        let start = Instant::now();
+        let loss = loss(&model, &batch, 0.1);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(1e-4, model, grads);
+        let _ = loss.into_scalar::<f32>();
+        step_ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    step_ms.remove(0); // warm-up
+    let train_step_ms = median(step_ms);
+
+    // The encoder alone, forward and backward, as in the PyTorch comparison script.
+    let mut encoder_ms = Vec::new();
+    for _ in 0..args.steps + 1 {
+        let start = Instant::now();
+        let memory = model.encode(batch.prompt.clone());
+        let _ = memory.sum().backward();
+        encoder_ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    encoder_ms.remove(0);
+
+    let model = model.valid();
+    let prompt = random_ids(1, 12, args.vocab, &device);
+    let generate = |rows: usize, cached: bool| -> (f64, f64) {
+        let prompt = prompt.clone().repeat_dim(0, rows);
+        let start = Instant::now();
+        let mut first = 0.0;
+        let memory = model.encode(prompt.clone());
+        let mut state = model.start(&prompt, memory.clone());
+        let mut prefix = Tensor::<2, Int>::ones([rows, 1], &device);
+        for t in 0..args.tokens {
+            let next = if cached {
+                let last = prefix.clone().slice([0..rows, t..t + 1]);
+                model.step(&mut state, last).logits.argmax(1)
+            } else {
+                let mut fresh = model.start(&prompt, memory.clone());
+                let (logits, _) = model.decode(&mut fresh, prefix.clone());
+                let [_, length, vocab] = logits.dims();
+                logits.slice([0..rows, length - 1..length]).reshape([rows, vocab]).argmax(1)
+            };
+            let ids: Vec<i64> = next.clone().into_data().try_into_vec_as().expect("ints");
+            if t == 0 {
+                first = start.elapsed().as_secs_f64() * 1e3;
+            }
+            let _ = ids;
+            prefix = Tensor::cat(vec![prefix, next], 1);
+        }
+        (first, args.tokens as f64 / start.elapsed().as_secs_f64())
+    };
+    generate(1, true);
+    let (greedy_first_token_ms, greedy_tokens_per_s) = generate(1, true);
+    let (_, greedy_no_cache_tokens_per_s) = generate(1, false);
+    // Beam 4 advances four rows a step; tokens/s counts output tokens (one per step).
+    let (_, beam4_tokens_per_s) = generate(4, true);
+
+    let report = Report {
+        threads: rayon_threads(),
+        params,
+        train_step_ms,
+        train_target_tokens_per_s: (args.batch * args.length) as f64 / (train_step_ms / 1e3),
+        encoder_forward_backward_ms: median(encoder_ms),
+        greedy_first_token_ms,
+        greedy_tokens_per_s,
+        greedy_no_cache_tokens_per_s,
+        beam4_tokens_per_s,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("default model: {} parameters, {} threads", report.params, report.threads);
+        println!(
+            "training: {:.0} ms a step on {}×{} tokens, {:.0} target tokens/s; encoder fwd+bwd {:.0} ms",
+            report.train_step_ms,
+            args.batch,
+            args.length,
+            report.train_target_tokens_per_s,
+            report.encoder_forward_backward_ms
+        );
+        println!(
+            "generation ({} tokens): first token {:.1} ms, greedy {:.0} tok/s with cache, {:.0} tok/s recomputing the prefix ({:.1}× from the cache), beam 4 {:.0} tok/s",
+            args.tokens,
+            report.greedy_first_token_ms,
+            report.greedy_tokens_per_s,
+            report.greedy_no_cache_tokens_per_s,
+            report.greedy_tokens_per_s / report.greedy_no_cache_tokens_per_s,
+            report.beam4_tokens_per_s
+        );
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,60 @@
+//! `nl2py export`: one bundle file (config, vocabularies, weights, checksum) from a run's best
+//! checkpoint or another bundle, in f32 or f16; `--inspect` reads a bundle's header.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::Device;
+use nl2py::bundle::{self, Precision};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A run folder (its best checkpoint) or a bundle file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The bundle to write.
+    #[arg(long, required_unless_present = "inspect")]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    precision: PrecisionArg,
+    /// `key=value` facts stored in the bundle (training command, metrics…).
+    #[arg(long = "meta", value_parser = parse_meta)]
+    metadata: Vec<(String, String)>,
+    /// Only check --model as a bundle and print its header.
+    #[arg(long)]
+    inspect: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PrecisionArg {
+    F32,
+    F16,
+}
+
+fn parse_meta(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| "expected key=value".into())
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    if args.inspect {
+        let bytes =
+            std::fs::read(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
+        let info = bundle::inspect(&bytes)?;
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    let translator = crate::model_file::load(&args.model, &Device::flex())?;
+    let precision = match args.precision {
+        PrecisionArg::F32 => Precision::F32,
+        PrecisionArg::F16 => Precision::F16,
+    };
+    let metadata: BTreeMap<String, String> = args.metadata.iter().cloned().collect();
+    let bytes = bundle::export(&translator, precision, metadata)?;
+    let out = args.out.as_ref().expect("clap requires --out");
+    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {} ({:.1} MB)", out.display(), bytes.len() as f64 / 1e6);
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! `nl2py generate`: Python for one prompt, with the cross-attention as text on request.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use nl2py::decode::{GenerateOptions, Generation, Search};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model: a bundle file or a run folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// What the code should do.
+    prompt: String,
+    /// Beam search with this width (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    #[arg(long, default_value_t = 0.6)]
+    length_penalty: f32,
+    /// Sample at this temperature instead of searching.
+    #[arg(long)]
+    temperature: Option<f32>,
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 200)]
+    max_tokens: usize,
+    /// Print the cross-attention (code tokens × prompt tokens, mean over layers and heads).
+    #[arg(long)]
+    attention: bool,
+    /// Print everything as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn search(
+    beam: usize,
+    length_penalty: f32,
+    temperature: Option<f32>,
+    top_k: usize,
+    top_p: f32,
+    seed: u64,
+) -> Search {
+    match temperature {
+        Some(temperature) => Search::Sample { temperature, top_k, top_p, seed },
+        None if beam > 1 => Search::Beam { width: beam, length_penalty },
+        None => Search::Greedy,
+    }
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let device = Device::flex();
+    let translator = crate::model_file::load(&args.model, &device)?;
+    let options = GenerateOptions {
+        search: search(args.beam, args.length_penalty, args.temperature, args.top_k, args.top_p, args.seed),
+        max_tokens: args.max_tokens,
+        attention: args.attention || args.json,
+    };
+    let generation = pollster::block_on(translator.generate(&args.prompt, &options))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&generation)?);
+        return Ok(());
+    }
+    if generation.truncated {
+        eprintln!("note: the prompt was cut to {} tokens", generation.prompt_tokens.len());
+    }
+    print!("{}", generation.code);
+    if args.attention {
+        print_attention(&generation);
+    }
+    Ok(())
+}
+
+/// Rows: generated tokens; columns: prompt tokens; cells: mean weight in percent.
+fn print_attention(generation: &Generation) {
+    let Some(attention) = &generation.attention else { return };
+    let labels: Vec<String> = generation.output_tokens.iter().map(|t| format!("{t:?}")).collect();
+    let width = labels.iter().map(|t| t.chars().count()).max().unwrap_or(1).min(16);
+    println!("\ncross-attention (%, mean over {} layers × {} heads):", attention.layers, attention.heads);
+    print!("{:width$} ", "");
+    for token in &generation.prompt_tokens {
+        print!("{:>6}", token.chars().take(6).collect::<String>());
+    }
+    println!();
+    for (step, label) in labels.iter().enumerate() {
+        print!("{:width$} ", label.chars().take(width).collect::<String>());
+        for weight in attention.average(step) {
+            print!("{:>6.0}", 100.0 * weight);
+        }
+        println!();
+    }
+}

@@ -1,0 +1,16 @@
+//! Where a command gets its model: a bundle file, or the best checkpoint of a run folder.
+
+use std::path::Path;
+
+use anyhow::Context;
+use burn::tensor::Device;
+use nl2py::decode::Translator;
+
+/// Loads `path`: a bundle file (`nl2py export`'s output) or a run folder (`nl2py train --out`).
+pub fn load(path: &Path, device: &Device) -> anyhow::Result<Translator> {
+    if path.is_dir() {
+        return Ok(crate::train::load_best(path, device)?.0);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
+    nl2py::bundle::load(&bytes, device).with_context(|| format!("cannot load {}", path.display()))
+}

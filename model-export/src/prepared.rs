@@ -1,0 +1,28 @@
+//! Reading what `nl2py prepare` wrote: splits and vocabularies.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::Context;
+use nl2py::data::prepare::{Example, Split};
+use nl2py::text::vocab::Vocab;
+
+pub fn read_vocab(dir: &Path, side: &str) -> anyhow::Result<Vocab> {
+    let path = dir.join(format!("vocab-{side}.json"));
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (run `nl2py prepare` first)", path.display()))?;
+    Ok(Vocab::from_json(&text).with_context(|| format!("in {}", path.display()))?)
+}
+
+pub fn read_split(dir: &Path, split: Split) -> anyhow::Result<Vec<Example>> {
+    let path = dir.join(format!("{}.jsonl", split.name()));
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (run `nl2py prepare` first)", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{} line {}: not a prepared example", path.display(), n + 1))
+        })
+        .collect()
+}

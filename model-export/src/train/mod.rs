@@ -1,0 +1,321 @@
+//! `nl2py train`: trains the model on a prepared folder with burn-train's Learner, validating on
+//! dev every epoch (loss and BLEU of greedy generations), keeping the best and the last
+//! checkpoints, stopping early, and resuming a killed run with `--resume`.
+
+mod bleu;
+mod progress;
+
+use std::fs;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::lr_scheduler::LrSchedulerConfig;
+use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
+use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
+use burn::optim::AdamWConfig;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Device;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
+use burn::train::metric::{LearningRateMetric, LossMetric};
+use burn::train::renderer::default_renderer;
+use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
+use nl2py::data::batch::{EncodedExample, bucket};
+use nl2py::data::prepare::Split;
+use nl2py::decode::Translator;
+use nl2py::model::Seq2SeqConfig;
+use nl2py::train::{BucketBatcher, Objective, Trainee};
+use serde::{Deserialize, Serialize};
+
+use crate::prepared::{read_split, read_vocab};
+use progress::{EpochRecord, PlainProgress};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder written by `nl2py prepare`.
+    #[arg(long, default_value = "prepared")]
+    data: PathBuf,
+    /// Run folder: settings, checkpoints, logs, and the best model as `model.nl2py`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint, with the settings it started with.
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Everything that defines a run; saved as `run.json` so that `--resume` continues it exactly.
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Peak learning rate, reached after the warm-up, then decayed linearly to zero at the end.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 300)]
+    warmup_steps: usize,
+    /// Padded target tokens per batch (batches group examples of similar length).
+    #[arg(long, default_value_t = 3000)]
+    batch_tokens: usize,
+    #[arg(long, default_value_t = 64)]
+    max_batch: usize,
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f32,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f32,
+    /// Gradient clipping: largest L2 norm of each parameter's gradient.
+    #[arg(long, default_value_t = 1.0)]
+    clip_norm: f32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Stop after this many epochs without a better dev BLEU.
+    #[arg(long, default_value_t = 6)]
+    patience: usize,
+    /// Longest greedy generation when scoring dev BLEU.
+    #[arg(long, default_value_t = 160)]
+    valid_max_tokens: usize,
+    #[arg(long, default_value_t = 256)]
+    d_model: usize,
+    #[arg(long, default_value_t = 8)]
+    heads: usize,
+    #[arg(long, default_value_t = 3)]
+    encoder_layers: usize,
+    #[arg(long, default_value_t = 3)]
+    decoder_layers: usize,
+    #[arg(long, default_value_t = 512)]
+    d_ff: usize,
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f64,
+    /// Layer norm after each block (the original paper) instead of before it.
+    #[arg(long)]
+    post_norm: bool,
+    /// Separate output projection instead of reusing the code embedding.
+    #[arg(long)]
+    untied: bool,
+    #[arg(long, default_value_t = 96)]
+    max_prompt_len: usize,
+    #[arg(long, default_value_t = 256)]
+    max_code_len: usize,
+}
+
+impl Settings {
+    fn model_config(&self, prompt_vocab: usize, code_vocab: usize) -> Seq2SeqConfig {
+        Seq2SeqConfig::new(prompt_vocab, code_vocab)
+            .with_d_model(self.d_model)
+            .with_heads(self.heads)
+            .with_encoder_layers(self.encoder_layers)
+            .with_decoder_layers(self.decoder_layers)
+            .with_d_ff(self.d_ff)
+            .with_dropout(self.dropout)
+            .with_pre_norm(!self.post_norm)
+            .with_tie_embeddings(!self.untied)
+            .with_max_prompt_len(self.max_prompt_len)
+            .with_max_code_len(self.max_code_len)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunFile {
+    data: PathBuf,
+    settings: Settings,
+    model: Seq2SeqConfig,
+}
+
+const RUN_FILE: &str = "run.json";
+const EPOCHS_FILE: &str = "epochs.jsonl";
+pub const MODEL_FILE: &str = "model.nl2py";
+
+fn checkpoint_path(run: &Path, epoch: usize) -> PathBuf {
+    run.join("checkpoint").join(format!("model-{epoch}.bpk"))
+}
+
+/// Epochs with a model checkpoint in the run folder.
+fn checkpoint_epochs(run: &Path) -> Vec<usize> {
+    let mut epochs: Vec<usize> = fs::read_dir(run.join("checkpoint"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?.strip_suffix(".bpk")?.parse().ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+/// The validated epoch with the best dev BLEU among those whose checkpoint is still there.
+fn best_epoch(run: &Path) -> anyhow::Result<(usize, f64)> {
+    let kept = checkpoint_epochs(run);
+    let text = fs::read_to_string(run.join(EPOCHS_FILE)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<EpochRecord>(l).ok())
+        .filter(|r| kept.contains(&r.epoch))
+        .filter_map(|r| Some((r.epoch, r.metrics.get("valid BLEU")?.parse::<f64>().ok()?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .or_else(|| kept.last().map(|&e| (e, f64::NAN)))
+        .context("the run has no checkpoint yet")
+}
+
+/// Loads the best checkpoint of a run as a translator (used by `train`, `eval` and `export`).
+pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usize)> {
+    let run_file: RunFile = serde_json::from_str(
+        &fs::read_to_string(run.join(RUN_FILE))
+            .with_context(|| format!("{} is not a run folder", run.display()))?,
+    )?;
+    let (epoch, _) = best_epoch(run)?;
+    let objective = Objective { label_smoothing: 0.0, max_valid_tokens: 0 };
+    let mut trainee = Trainee::new(run_file.model.init(device), objective);
+    let path = checkpoint_path(run, epoch);
+    trainee
+        .load_from(&mut BurnpackStore::from_file(&path))
+        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
+    let translator = Translator {
+        model: trainee.model,
+        config: run_file.model,
+        prompt_vocab: read_vocab(&run_file.data, "prompt")?,
+        code_vocab: read_vocab(&run_file.data, "code")?,
+        device: device.clone(),
+    };
+    Ok((translator, epoch))
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let run_path = args.out.join(RUN_FILE);
+    let (run_file, resume_from) = if args.resume {
+        let run_file: RunFile = serde_json::from_str(
+            &fs::read_to_string(&run_path)
+                .with_context(|| format!("--resume needs {}", run_path.display()))?,
+        )?;
+        let last = checkpoint_epochs(&args.out).last().copied();
+        match last {
+            Some(epoch) => println!("resuming {} after epoch {epoch}", args.out.display()),
+            None => println!("no checkpoint in {} yet: starting from the beginning", args.out.display()),
+        }
+        (run_file, last)
+    } else {
+        if run_path.exists() {
+            bail!(
+                "{} already holds a run: pass --resume to continue it, or another --out",
+                args.out.display()
+            );
+        }
+        let prompt_vocab = read_vocab(&args.data, "prompt")?;
+        let code_vocab = read_vocab(&args.data, "code")?;
+        let model = args.settings.model_config(prompt_vocab.len(), code_vocab.len());
+        let run_file =
+            RunFile { data: fs::canonicalize(&args.data)?, settings: args.settings.clone(), model };
+        fs::write(&run_path, serde_json::to_string_pretty(&run_file)?)?;
+        (run_file, None)
+    };
+    let s = &run_file.settings;
+    let prompt_vocab = read_vocab(&run_file.data, "prompt")?;
+    let code_vocab = Arc::new(read_vocab(&run_file.data, "code")?);
+    let encode = |split| -> anyhow::Result<Vec<EncodedExample>> {
+        Ok(read_split(&run_file.data, split)?
+            .iter()
+            .map(|e| EncodedExample::new(e, &prompt_vocab, &code_vocab, s.max_prompt_len, s.max_code_len))
+            .collect())
+    };
+    let all_train = encode(Split::Train)?;
+    let train_count = all_train.len();
+    // Code cut to fit would teach outputs that stop mid-statement: such examples are left out.
+    let train: Vec<EncodedExample> =
+        all_train.into_iter().filter(|e| e.code.len() < s.max_code_len - 1).collect();
+    let dev = encode(Split::Dev)?;
+    println!(
+        "train: {} examples ({} longer than {} code tokens left out), dev: {} examples",
+        train.len(),
+        train_count - train.len(),
+        s.max_code_len - 1,
+        dev.len()
+    );
+    let train_batches = bucket(train, s.batch_tokens, s.max_batch);
+    let dev_batches = bucket(dev, s.batch_tokens, s.max_batch);
+    let steps = train_batches.len() * s.epochs;
+
+    let device = Device::flex();
+    device.seed(s.seed);
+    let objective = Objective { label_smoothing: s.label_smoothing, max_valid_tokens: s.valid_max_tokens };
+    let trainee = Trainee::new(run_file.model.init(&device.clone().autodiff()), objective);
+    let train_loader = DataLoaderBuilder::new(BucketBatcher)
+        .batch_size(1)
+        .shuffle(s.seed)
+        .num_workers(0)
+        .build(InMemDataset::new(train_batches));
+    let dev_loader =
+        DataLoaderBuilder::new(BucketBatcher).batch_size(1).build(InMemDataset::new(dev_batches));
+
+    let optimizer = AdamWConfig::new()
+        .with_beta_2(0.98)
+        .with_epsilon(1e-9)
+        .with_weight_decay(s.weight_decay)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(s.clip_norm)))
+        .init();
+    let warmup = s.warmup_steps.clamp(1, steps.saturating_sub(1).max(1));
+    let scheduler = SequentialLrSchedulerConfig::new(
+        vec![
+            LrSchedulerConfig::Linear(LinearLrSchedulerConfig::new(s.lr / warmup as f64, s.lr, warmup)),
+            LrSchedulerConfig::Linear(LinearLrSchedulerConfig::new(
+                s.lr,
+                s.lr * 1e-3,
+                steps.saturating_sub(warmup).max(1),
+            )),
+        ],
+        vec![warmup],
+    )
+    .init()
+    .map_err(|e| anyhow::anyhow!("learning-rate schedule: {e}"))?;
+
+    let bleu = bleu::CorpusBleu::new(code_vocab.clone());
+    let mut training = SupervisedTraining::new(&args.out, train_loader, dev_loader)
+        .metrics((LossMetric::new(),))
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_valid_numeric(bleu.clone())
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(2))
+                .add(MetricCheckpointingStrategy::new(
+                    &bleu,
+                    Aggregate::Mean,
+                    Direction::Highest,
+                    MetricSplit::Valid,
+                ))
+                .build(),
+        )
+        .early_stopping(MetricEarlyStoppingStrategy::new(
+            &bleu,
+            Aggregate::Mean,
+            Direction::Highest,
+            MetricSplit::Valid,
+            StoppingCondition::NoImprovementSince { n_epochs: s.patience },
+        ))
+        .num_epochs(s.epochs);
+    let dashboard =
+        std::io::stdout().is_terminal().then(|| default_renderer(training.interrupter(), resume_from));
+    training = training.renderer(Box::new(PlainProgress::new(args.out.join(EPOCHS_FILE), dashboard)));
+    if let Some(epoch) = resume_from {
+        training = training.checkpoint(epoch);
+    }
+    let started = std::time::Instant::now();
+    let result = training.launch(Learner::new(trainee, optimizer, scheduler));
+    if let Some(error) = result.error {
+        bail!("training failed: {error:?}");
+    }
+    println!("trained for {:.1} min", started.elapsed().as_secs_f64() / 60.0);
+
+    let (best, epoch) = load_best(&args.out, &device)?;
+    let bytes = nl2py::bundle::export(&best, nl2py::bundle::Precision::F32, Default::default())?;
+    fs::write(args.out.join(MODEL_FILE), bytes)?;
+    println!("best epoch {epoch}: written to {}", args.out.join(MODEL_FILE).display());
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! `nl2py train` end to end on the fixture data with a tiny model: a run killed with SIGKILL
+//! mid-training resumes from its last checkpoint and finishes; the same seed gives the same
+//! losses; the result exports, generates, evaluates, and a damaged bundle is refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn nl2py(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nl2py")).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = nl2py(args);
+    assert!(out.status.success(), "nl2py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nl2py-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const TINY: &[&str] = &[
+    "--d-model",
+    "32",
+    "--heads",
+    "2",
+    "--d-ff",
+    "64",
+    "--encoder-layers",
+    "1",
+    "--decoder-layers",
+    "1",
+    "--valid-max-tokens",
+    "12",
+    "--batch-tokens",
+    "400",
+    "--warmup-steps",
+    "5",
+    "--patience",
+    "20",
+];
+
+fn train(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["train", "--data", s(data), "--out", s(out), "--epochs", epochs];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+fn epochs_logged(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("epochs.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_and_the_result_ships() {
+    let data = temp("data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+
+    // Start an 8-epoch run and kill it hard once the first checkpoint is on disk.
+    let run = temp("run");
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_nl2py")).args(train(&data, &run, "8", &[])).spawn().unwrap();
+    let started = Instant::now();
+    while !run.join("checkpoint/model-1.bpk").exists() {
+        assert!(started.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let again = nl2py(&train(&data, &run, "8", &[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!again.status.success(), "a second run into the same folder needs --resume");
+    let resumed = ok(&train(&data, &run, "8", &["--resume"]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(resumed.contains("resuming"), "{resumed}");
+    let epochs: Vec<u64> = epochs_logged(&run).iter().map(|r| r["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs.last(), Some(&8), "{epochs:?}");
+    assert!(epochs.windows(2).all(|w| w[1] <= w[0] + 1), "no epoch skipped: {epochs:?}");
+    assert!(run.join("checkpoint/model-8.bpk").exists());
+    assert!(run.join("model.nl2py").exists());
+
+    // Ship it: export f16, inspect, generate, evaluate.
+    let bundle = run.join("model-f16.nl2py");
+    ok(&["export", "--model", s(&run), "--out", s(&bundle), "--precision", "f16", "--meta", "note=test"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["export", "--inspect", "--model", s(&bundle)])).unwrap();
+    assert_eq!((info["precision"].as_str(), info["metadata"]["note"].as_str()), (Some("f16"), Some("test")));
+    let generated: serde_json::Value = serde_json::from_str(&ok(&[
+        "generate",
+        "--model",
+        s(&bundle),
+        "do task 3 with list `xs`",
+        "--json",
+        "--beam",
+        "2",
+    ]))
+    .unwrap();
+    assert!(generated["code"].is_string());
+    let attention = &generated["attention"];
+    assert_eq!(
+        attention["source"].as_u64().unwrap() as usize,
+        generated["prompt_tokens"].as_array().unwrap().len()
+    );
+    let scores: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&data),
+        "--json",
+        "--max-tokens",
+        "12",
+    ]))
+    .unwrap();
+    let names: Vec<&str> = scores.as_array().unwrap().iter().map(|r| r["split"].as_str().unwrap()).collect();
+    assert!(names.contains(&"conala-test") && names.contains(&"conala-dev"), "{names:?}");
+    assert!(scores[0]["bleu"].as_f64().unwrap() >= 0.0);
+
+    // A damaged bundle is refused with a message, not a panic.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    bytes.truncate(bytes.len() - 100);
+    let broken = run.join("broken.nl2py");
+    std::fs::write(&broken, bytes).unwrap();
+    let out = nl2py(&["generate", "--model", s(&broken), "anything"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_losses() {
+    let data = temp("seed-data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+    let losses = |name: &str| {
+        let run = temp(name);
+        ok(&train(&data, &run, "2", &[]).iter().map(String::as_str).collect::<Vec<_>>());
+        epochs_logged(&run)
+            .iter()
+            .map(|r| (r["metrics"]["train Loss"].clone(), r["metrics"]["valid Loss"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses("seed-a"), losses("seed-b"));
+}

@@ -1,0 +1,161 @@
+//! The exported model: one file with the configuration, both vocabularies and the weights, that
+//! the CLI writes and the browser fetches.
+//!
+//! Layout: `NL2PYBND` (8 bytes), format version (u32 LE), header length (u32 LE), the header
+//! (JSON: config, vocabularies, precision, metadata), the weights (Burn's burnpack), and the
+//! SHA-256 of everything before it (32 bytes). Any truncation or flipped bit fails the checksum.
+
+use std::collections::BTreeMap;
+
+use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
+use burn::tensor::{Bytes, DType, Device};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::decode::Translator;
+use crate::model::{Seq2Seq, Seq2SeqConfig};
+use crate::text::vocab::Vocab;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"NL2PYBND";
+pub const FORMAT_VERSION: u32 = 1;
+const CHECKSUM_LEN: usize = 32;
+
+/// How the weights are stored; the model always computes in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F16,
+}
+
+impl Precision {
+    fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Header {
+    config: Seq2SeqConfig,
+    prompt_vocab: Vocab,
+    code_vocab: Vocab,
+    precision: Precision,
+    /// Free-form facts about the model (training command, data, metrics).
+    metadata: BTreeMap<String, String>,
+}
+
+fn bundle_error(message: impl Into<String>) -> Error {
+    Error::Bundle(message.into())
+}
+
+/// Writes a translator's model, configuration and vocabularies as bundle bytes.
+pub fn export(
+    translator: &Translator,
+    precision: Precision,
+    metadata: BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let mut store = BurnpackStore::from_bytes(None).with_to_adapter(FloatCastAdapter::to(precision.dtype()));
+    translator
+        .model
+        .save_into(&mut store)
+        .map_err(|e| bundle_error(format!("cannot save the weights: {e}")))?;
+    let weights = store.get_bytes().map_err(|e| bundle_error(format!("cannot save the weights: {e}")))?;
+    let header = Header {
+        config: translator.config.clone(),
+        prompt_vocab: translator.prompt_vocab.clone(),
+        code_vocab: translator.code_vocab.clone(),
+        precision,
+        metadata,
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| bundle_error(e.to_string()))?;
+    let mut out = Vec::with_capacity(16 + header.len() + weights.len() + CHECKSUM_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&weights);
+    let checksum = Sha256::digest(&out);
+    out.extend_from_slice(&checksum);
+    Ok(out)
+}
+
+/// What a bundle says about itself, without building the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleInfo {
+    pub format_version: u32,
+    pub config: Seq2SeqConfig,
+    pub precision: Precision,
+    pub prompt_vocab_size: usize,
+    pub code_vocab_size: usize,
+    pub weights_bytes: usize,
+    pub sha256: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Checks magic, version and checksum; returns the header and the weight bytes.
+fn open(bytes: &[u8]) -> Result<(Header, &[u8], String)> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(bundle_error("not an nl2py model bundle (wrong magic bytes)"));
+    }
+    if bytes.len() < 16 + CHECKSUM_LEN {
+        return Err(bundle_error(format!("truncated: {} bytes is shorter than any bundle", bytes.len())));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(bundle_error(format!(
+            "bundle format version {version}, but this build reads version {FORMAT_VERSION}"
+        )));
+    }
+    let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    if Sha256::digest(body).as_slice() != checksum {
+        return Err(bundle_error("checksum mismatch: the file is corrupt or truncated (download it again)"));
+    }
+    let header_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    let header_end = 16usize.checked_add(header_len).filter(|&end| end <= body.len());
+    let header_end =
+        header_end.ok_or_else(|| bundle_error("header length points past the end of the file"))?;
+    let header: Header = serde_json::from_slice(&body[16..header_end])
+        .map_err(|e| bundle_error(format!("unreadable header: {e}")))?;
+    if header.prompt_vocab.len() != header.config.prompt_vocab
+        || header.code_vocab.len() != header.config.code_vocab
+    {
+        return Err(bundle_error("the vocabularies do not match the model configuration"));
+    }
+    Ok((header, &body[header_end..], hex::encode(checksum)))
+}
+
+/// Reads a bundle's header and checks its integrity.
+pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
+    let (header, weights, sha256) = open(bytes)?;
+    Ok(BundleInfo {
+        format_version: FORMAT_VERSION,
+        precision: header.precision,
+        prompt_vocab_size: header.prompt_vocab.len(),
+        code_vocab_size: header.code_vocab.len(),
+        config: header.config,
+        weights_bytes: weights.len(),
+        sha256,
+        metadata: header.metadata,
+    })
+}
+
+/// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
+/// format version, corrupt or truncated, or weights that do not fit the configuration.
+pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
+    let (header, weights, _) = open(bytes)?;
+    let mut model: Seq2Seq = header.config.init(device);
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())))
+        .with_from_adapter(FloatCastAdapter::to(DType::F32));
+    model.load_from(&mut store).map_err(|e| bundle_error(format!("weights do not fit the model: {e}")))?;
+    Ok(Translator {
+        model,
+        config: header.config,
+        prompt_vocab: header.prompt_vocab,
+        code_vocab: header.code_vocab,
+        device: device.clone(),
+    })
+}

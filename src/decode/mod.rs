@@ -1,0 +1,256 @@
+//! Generation: from a prompt to Python with a trained model. The search runs on the CPU over
+//! logits read back with `into_data_async`, so the same loop serves Flex natively and WebGPU in
+//! a browser (where synchronous reads are not possible).
+
+mod beam;
+mod sample;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DecoderState, Seq2Seq, Seq2SeqConfig};
+use crate::text::vocab::{BOS_ID, EOS_ID, UNK_ID, Vocab};
+use crate::text::{code, prompt};
+use crate::{Error, Result};
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Search {
+    /// The most likely token each step.
+    Greedy,
+    /// Keeps the `width` best hypotheses; scores are divided by GNMT's length penalty
+    /// `((5 + length) / 6) ^ length_penalty`.
+    Beam { width: usize, length_penalty: f32 },
+    /// Draws from the distribution at `temperature`, cut to the `top_k` most likely tokens
+    /// (0: no cut) and to the smallest set holding `top_p` of the probability.
+    Sample { temperature: f32, top_k: usize, top_p: f32, seed: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateOptions {
+    pub search: Search,
+    /// Most code tokens to generate (also capped by the model's `max_code_len`).
+    pub max_tokens: usize,
+    /// Keep the cross-attention weights of every step (costs a read per step).
+    pub attention: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { search: Search::Greedy, max_tokens: 200, attention: false }
+    }
+}
+
+/// Cross-attention of one generation: for each generated token, each decoder layer and head,
+/// the weights over the prompt tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossAttention {
+    pub layers: usize,
+    pub heads: usize,
+    /// Prompt tokens attended to.
+    pub source: usize,
+    /// `[step][layer][head][source]`, flattened.
+    pub weights: Vec<f32>,
+}
+
+impl CrossAttention {
+    pub fn steps(&self) -> usize {
+        self.weights.len() / (self.layers * self.heads * self.source).max(1)
+    }
+
+    /// Weights over the prompt of one step, layer and head.
+    pub fn get(&self, step: usize, layer: usize, head: usize) -> &[f32] {
+        let at = ((step * self.layers + layer) * self.heads + head) * self.source;
+        &self.weights[at..at + self.source]
+    }
+
+    /// Mean over all layers and heads for one step.
+    pub fn average(&self, step: usize) -> Vec<f32> {
+        let mut mean = vec![0.0; self.source];
+        for layer in 0..self.layers {
+            for head in 0..self.heads {
+                for (m, w) in mean.iter_mut().zip(self.get(step, layer, head)) {
+                    *m += w / (self.layers * self.heads) as f32;
+                }
+            }
+        }
+        mean
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Runnable Python: detokenized, the prompt's names and strings put back.
+    pub code: String,
+    /// The prompt as the model read it (slots in place of quoted spans).
+    pub prompt_tokens: Vec<String>,
+    /// The model's output tokens, one per attention step (slots not yet replaced).
+    pub output_tokens: Vec<String>,
+    pub ids: Vec<usize>,
+    /// Log-probability of the output (beam: divided by the length penalty).
+    pub score: f32,
+    /// The prompt was longer than the model reads and was cut.
+    pub truncated: bool,
+    pub attention: Option<CrossAttention>,
+}
+
+/// A trained model with its vocabularies: prompts in, Python out.
+#[derive(Debug, Clone)]
+pub struct Translator {
+    pub model: Seq2Seq,
+    pub config: Seq2SeqConfig,
+    pub prompt_vocab: Vocab,
+    pub code_vocab: Vocab,
+    pub device: Device,
+}
+
+/// A finished hypothesis of any search.
+pub(crate) struct Hypothesis {
+    pub ids: Vec<usize>,
+    pub score: f32,
+    /// Per step, `[layer][head][source]` flattened; empty unless attention is kept.
+    pub attention: Vec<f32>,
+}
+
+/// Reads a float tensor back to the CPU.
+pub(crate) async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(|e| Error::Device(format!("{e:?}")))?;
+    data.try_into_vec_as::<f32>().map_err(|e| Error::Device(format!("{e:?}")))
+}
+
+/// `log_softmax` of each row of `logits` (`rows × vocab`, row-major), in place.
+pub(crate) fn log_softmax_rows(logits: &mut [f32], vocab: usize) {
+    for row in logits.chunks_mut(vocab) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_sum = row.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
+        row.iter_mut().for_each(|x| *x -= log_sum);
+    }
+}
+
+/// One step for every live row: log-probabilities `[rows × vocab]` and, when asked, the
+/// cross-attention `[rows][layer][head][source]`.
+pub(crate) async fn step_rows(
+    model: &Seq2Seq,
+    state: &mut DecoderState,
+    last: &[usize],
+    device: &Device,
+    attention: bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let ids: Vec<i64> = last.iter().map(|&i| i as i64).collect();
+    let last = Tensor::<2, Int>::from_data(TensorData::new(ids, [last.len(), 1]), device);
+    let step = model.step(state, last);
+    let [_, vocab] = step.logits.dims();
+    let mut log_probs = read_floats(step.logits).await?;
+    log_softmax_rows(&mut log_probs, vocab);
+    let weights = if attention {
+        // [rows, heads, 1, source] per layer → [rows, layers·heads, 1, source]: one read.
+        read_floats(Tensor::cat(step.cross_attention, 1)).await?
+    } else {
+        Vec::new()
+    };
+    Ok((log_probs, weights))
+}
+
+impl Translator {
+    /// Generates Python for a prompt. An empty prompt, or one of only unknown words, is an error.
+    pub async fn generate(&self, prompt_text: &str, options: &GenerateOptions) -> Result<Generation> {
+        let prompt = prompt::tokenize(prompt_text);
+        if prompt.tokens.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        let mut ids = self.prompt_vocab.encode(&prompt.tokens);
+        if ids.iter().all(|&id| id == UNK_ID) {
+            return Err(Error::UnknownPrompt(prompt.tokens.join(" ")));
+        }
+        let truncated = ids.len() > self.config.max_prompt_len;
+        ids.truncate(self.config.max_prompt_len);
+        let source = ids.len();
+        let prompt_ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let prompt_tensor =
+            Tensor::<2, Int>::from_data(TensorData::new(prompt_ids, [1, source]), &self.device);
+        let memory = self.model.encode(prompt_tensor.clone());
+        let state = self.model.start(&prompt_tensor, memory);
+        let max_tokens = options.max_tokens.min(self.config.max_code_len.saturating_sub(1)).max(1);
+        let best = match options.search {
+            Search::Greedy => {
+                let sampler = sample::Sampler::greedy();
+                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler).await?
+            }
+            Search::Sample { temperature, top_k, top_p, seed } => {
+                let sampler = sample::Sampler::new(temperature, top_k, top_p, seed);
+                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler).await?
+            }
+            Search::Beam { width, length_penalty } => {
+                let search = beam::BeamSearch { width: width.max(1), length_penalty, max_tokens };
+                search.run(&self.model, state, &self.device, options.attention).await?
+            }
+        };
+        let output_tokens = self.code_vocab.decode(&best.ids);
+        let code = code_from_tokens(&output_tokens, &prompt.slots);
+        let attention = options.attention.then(|| CrossAttention {
+            layers: self.config.decoder_layers,
+            heads: self.config.heads,
+            source,
+            weights: best.attention,
+        });
+        let mut prompt_tokens = prompt.tokens;
+        prompt_tokens.truncate(source);
+        Ok(Generation {
+            code,
+            prompt_tokens,
+            output_tokens,
+            ids: best.ids,
+            score: best.score,
+            truncated,
+            attention,
+        })
+    }
+}
+
+pub(crate) const START: usize = BOS_ID;
+pub(crate) const END: usize = EOS_ID;
+
+/// Python source from generated code tokens: the prompt's names and strings put back, detokenized.
+pub fn code_from_tokens(tokens: &[String], slots: &prompt::Slots) -> String {
+    code::detokenize(&slots.restore(tokens))
+}
+
+/// Greedy generation for a batch of prompts at once (validation): each row stops at `<eos>`.
+///
+/// # Shapes
+/// - prompts: `[batch, source]`, right-padded with `<pad>`
+pub async fn greedy_batch(
+    model: &Seq2Seq,
+    prompts: Tensor<2, Int>,
+    max_tokens: usize,
+) -> Result<Vec<Vec<usize>>> {
+    let [rows, _] = prompts.dims();
+    let device = prompts.device();
+    let memory = model.encode(prompts.clone());
+    let mut state = model.start(&prompts, memory);
+    let mut outputs = vec![Vec::new(); rows];
+    let mut done = vec![false; rows];
+    let mut last = vec![START as i64; rows];
+    for _ in 0..max_tokens {
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(last.clone(), [rows, 1]), &device);
+        let next = model.step(&mut state, tokens).logits.argmax(1);
+        let data = next.into_data_async().await.map_err(|e| Error::Device(format!("{e:?}")))?;
+        let next: Vec<i64> = data.try_into_vec_as().map_err(|e| Error::Device(format!("{e:?}")))?;
+        for (row, &token) in next.iter().enumerate() {
+            if done[row] {
+                continue;
+            }
+            if token as usize == END {
+                done[row] = true;
+            } else {
+                outputs[row].push(token as usize);
+            }
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        last = next;
+    }
+    Ok(outputs)
+}
