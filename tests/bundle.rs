@@ -25,7 +25,7 @@ fn translator(d_model: usize) -> Translator {
 }
 
 fn message(bytes: &[u8]) -> String {
-    bundle::load(bytes, &Device::flex()).err().expect("must be refused").to_string()
+    bundle::load(bytes, &Device::flex()).expect_err("must be refused").to_string()
 }
 
 /// Replaces the checksum so that only the deeper checks can catch a change.

@@ -11,7 +11,7 @@ pub fn read_vocab(dir: &Path, side: &str) -> anyhow::Result<Vocab> {
     let path = dir.join(format!("vocab-{side}.json"));
     let text = fs::read_to_string(&path)
         .with_context(|| format!("cannot read {} (run `nl2py prepare` first)", path.display()))?;
-    Ok(Vocab::from_json(&text).with_context(|| format!("in {}", path.display()))?)
+    Vocab::from_json(&text).with_context(|| format!("in {}", path.display()))
 }
 
 pub fn read_split(dir: &Path, split: Split) -> anyhow::Result<Vec<Example>> {

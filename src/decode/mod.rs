@@ -188,7 +188,7 @@ impl Translator {
         };
         let output_tokens = self.code_vocab.decode(&best.ids);
         let code = code_from_tokens(&output_tokens, &prompt.slots);
-        let attention = options.attention.then(|| CrossAttention {
+        let attention = options.attention.then_some(CrossAttention {
             layers: self.config.decoder_layers,
             heads: self.config.heads,
             source,
