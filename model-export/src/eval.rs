@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use nl2py::data::batch::EncodedExample;
 use nl2py::data::prepare::{Example, Split};
 use nl2py::decode::{GenerateOptions, Search, Translator, code_from_tokens, greedy_batch};
@@ -44,6 +44,9 @@ pub struct Args {
     run_timeout: u64,
     #[arg(long)]
     json: bool,
+    /// Backend: flex (CPU), or wgpu, vulkan, cuda[:N] where built with that feature.
+    #[arg(long, default_value = "flex")]
+    device: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,7 +151,7 @@ pub fn runs_clean(code: &str, timeout_s: u64) -> bool {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let device = Device::flex();
+    let device = crate::devices::parse(&args.device)?.remove(0);
     let translator = crate::model_file::load(&args.model, &device)?;
     let mut scores = Vec::new();
     for (name, mut examples) in splits(&args.data).context("reading the prepared splits")? {

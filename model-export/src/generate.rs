@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::Device;
 use nl2py::decode::{GenerateOptions, Generation, Search};
 
 #[derive(clap::Args)]
@@ -34,6 +33,9 @@ pub struct Args {
     /// Print everything as JSON.
     #[arg(long)]
     json: bool,
+    /// Backend: flex (CPU), or wgpu, vulkan, cuda[:N] where built with that feature.
+    #[arg(long, default_value = "flex")]
+    device: String,
 }
 
 pub fn search(
@@ -52,7 +54,7 @@ pub fn search(
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let device = Device::flex();
+    let device = crate::devices::parse(&args.device)?.remove(0);
     let translator = crate::model_file::load(&args.model, &device)?;
     let options = GenerateOptions {
         search: search(args.beam, args.length_penalty, args.temperature, args.top_k, args.top_p, args.seed),

@@ -2,6 +2,7 @@
 //! work itself lives in the `nl2py` core crate.
 
 mod bench;
+mod devices;
 mod eval;
 mod export;
 mod generate;

@@ -26,7 +26,10 @@ use burn::train::checkpoint::{
 use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
 use burn::train::metric::{LearningRateMetric, LossMetric};
 use burn::train::renderer::default_renderer;
-use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
+use burn::train::{
+    ExecutionStrategy, Learner, MetricEarlyStoppingStrategy, MultiDeviceOptim, StoppingCondition,
+    SupervisedTraining,
+};
 use nl2py::data::batch::{EncodedExample, bucket};
 use nl2py::data::prepare::Split;
 use nl2py::decode::Translator;
@@ -48,6 +51,10 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint, with the settings it started with.
     #[arg(long)]
     resume: bool,
+    /// Backend: flex (CPU), or wgpu, vulkan, cuda[:0,1,…] where built with that feature;
+    /// several devices train data-parallel.
+    #[arg(long, default_value = "flex")]
+    device: String,
     #[command(flatten)]
     settings: Settings,
 }
@@ -188,6 +195,8 @@ pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usi
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let devices = crate::devices::parse(&args.device)?;
+    let device = devices[0].clone();
     fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let run_path = args.out.join(RUN_FILE);
     let (run_file, resume_from) = if args.resume {
@@ -242,7 +251,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let dev_batches = bucket(dev, s.batch_tokens, s.max_batch);
     let steps = train_batches.len() * s.epochs;
 
-    let device = Device::flex();
     device.seed(s.seed);
     let objective = Objective { label_smoothing: s.label_smoothing, max_valid_tokens: s.valid_max_tokens };
     let trainee = Trainee::new(run_file.model.init(&device.clone().autodiff()), objective);
@@ -305,6 +313,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     training = training.renderer(Box::new(PlainProgress::new(args.out.join(EPOCHS_FILE), dashboard)));
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
+    }
+    if devices.len() > 1 {
+        let strategy = ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice);
+        training = training.with_training_strategy(strategy.into());
     }
     let started = std::time::Instant::now();
     let result = training.launch(Learner::new(trainee, optimizer, scheduler));
