@@ -27,6 +27,8 @@ pub struct Args {
     tokens: usize,
     #[arg(long, default_value_t = 5000)]
     vocab: usize,
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f32,
     #[arg(long)]
     json: bool,
 }
@@ -36,6 +38,10 @@ struct Report {
     threads: usize,
     params: usize,
     train_step_ms: f64,
+    /// The step split into loss forward, backward, and optimizer update.
+    forward_ms: f64,
+    backward_ms: f64,
+    optimizer_ms: f64,
     train_target_tokens_per_s: f64,
     encoder_forward_backward_ms: f64,
     greedy_first_token_ms: f64,
@@ -70,17 +76,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .collect();
     let batch = Batch::new(examples, &ad);
     let mut optimizer = AdamWConfig::new().init();
-    let mut step_ms = Vec::new();
+    // Flex runs eagerly, so the clock between phases times each phase.
+    let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.steps + 1 {
         let start = Instant::now();
-        let loss = loss(&model, &batch, 0.1);
+        let loss = loss(&model, &batch, args.label_smoothing);
+        let _ = loss.clone().into_scalar::<f32>();
+        let forwarded = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let backwarded = Instant::now();
         model = optimizer.step(1e-4, model, grads);
-        let _ = loss.into_scalar::<f32>();
-        step_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        forward.push((forwarded - start).as_secs_f64() * 1e3);
+        backward.push((backwarded - forwarded).as_secs_f64() * 1e3);
+        update.push(backwarded.elapsed().as_secs_f64() * 1e3);
     }
-    step_ms.remove(0); // warm-up
-    let train_step_ms = median(step_ms);
+    // The first step warms caches up.
+    let [forward_ms, backward_ms, optimizer_ms] = [forward, backward, update].map(|mut v| {
+        v.remove(0);
+        median(v)
+    });
+    let train_step_ms = forward_ms + backward_ms + optimizer_ms;
 
     // The encoder alone, forward and backward, as in the PyTorch comparison script.
     let mut encoder_ms = Vec::new();
@@ -130,6 +145,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         threads: rayon_threads(),
         params,
         train_step_ms,
+        forward_ms,
+        backward_ms,
+        optimizer_ms,
         train_target_tokens_per_s: (args.batch * args.length) as f64 / (train_step_ms / 1e3),
         encoder_forward_backward_ms: median(encoder_ms),
         greedy_first_token_ms,
@@ -142,10 +160,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         println!("default model: {} parameters, {} threads", report.params, report.threads);
         println!(
-            "training: {:.0} ms a step on {}×{} tokens, {:.0} target tokens/s; encoder fwd+bwd {:.0} ms",
+            "training: {:.0} ms a step on {}×{} tokens (forward {:.0}, backward {:.0}, AdamW {:.0}), {:.0} target tokens/s; encoder fwd+bwd {:.0} ms",
             report.train_step_ms,
             args.batch,
             args.length,
+            report.forward_ms,
+            report.backward_ms,
+            report.optimizer_ms,
             report.train_target_tokens_per_s,
             report.encoder_forward_backward_ms
         );

@@ -68,6 +68,14 @@ impl KeyValues {
     }
 }
 
+/// A linear layer over every position as one 2-D matmul: `[batch, length, in]` → `[batch, length, out]`.
+/// Burn's `Linear` on a 3-D input broadcasts its weight into a batched matmul, several times
+/// slower on Flex.
+pub fn per_position(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [batch, length, width] = x.dims();
+    linear.forward(x.reshape([batch * length, width])).reshape([batch as i64, length as i64, -1])
+}
+
 impl Attention {
     /// `[batch, length, d_model]` → `[batch, heads, length, d_model / heads]`
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
@@ -78,8 +86,8 @@ impl Attention {
     /// Keys and values of `source` `[batch, length, d_model]`.
     pub fn keys_values(&self, source: Tensor<3>) -> KeyValues {
         KeyValues {
-            keys: self.split_heads(self.key.forward(source.clone())),
-            values: self.split_heads(self.value.forward(source)),
+            keys: self.split_heads(per_position(&self.key, source.clone())),
+            values: self.split_heads(per_position(&self.value, source)),
         }
     }
 
@@ -97,7 +105,7 @@ impl Attention {
     ) -> (Tensor<3>, Tensor<4>) {
         let [batch, queries, d_model] = x.dims();
         let d_head = d_model / self.heads;
-        let query = self.split_heads(self.query.forward(x));
+        let query = self.split_heads(per_position(&self.query, x));
         let mut scores = query.matmul(kv.keys.clone().transpose()).div_scalar((d_head as f32).sqrt());
         if let Some(mask) = mask {
             scores = scores.mask_fill(mask, MASKED);
@@ -105,6 +113,6 @@ impl Attention {
         let weights = softmax(scores, 3);
         let context = self.dropout.forward(weights.clone()).matmul(kv.values.clone());
         let context = context.swap_dims(1, 2).reshape([batch, queries, d_model]);
-        (self.output.forward(context), weights)
+        (per_position(&self.output, context), weights)
     }
 }

@@ -7,7 +7,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, Linea
 use burn::tensor::activation::relu;
 use burn::tensor::{Bool, Device, Tensor};
 
-use super::attention::{Attention, AttentionConfig, KeyValues};
+use super::attention::{Attention, AttentionConfig, KeyValues, per_position};
 
 #[derive(Config, Debug)]
 pub struct LayerConfig {
@@ -28,7 +28,7 @@ pub struct FeedForward {
 
 impl FeedForward {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.outer.forward(self.dropout.forward(relu(self.inner.forward(x))))
+        per_position(&self.outer, self.dropout.forward(relu(per_position(&self.inner, x))))
     }
 }
 

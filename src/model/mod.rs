@@ -211,10 +211,14 @@ impl Seq2Seq {
         if let Some(norm) = &self.decoder_norm {
             x = norm.forward(x);
         }
+        // One 2-D matmul over all positions: a batched matmul against the broadcast embedding
+        // matrix is several times slower on Flex.
+        let x = x.reshape([batch * new, self.d_model]);
         let logits = match &self.output {
             Some(output) => output.forward(x),
-            None => x.matmul(self.code_embedding.weight.val().transpose().unsqueeze()),
+            None => x.matmul(self.code_embedding.weight.val().transpose()),
         };
+        let logits = logits.reshape([batch as i64, new as i64, -1]);
         (logits, weights)
     }
 
