@@ -8,12 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::tensor::{Int, Tensor, TensorData};
-use nl2py::data::batch::EncodedExample;
+use nl2py::data::batch::{Batch, EncodedExample};
 use nl2py::data::prepare::{Example, Split};
 use nl2py::decode::{GenerateOptions, Search, Translator, code_from_tokens, greedy_batch};
 use nl2py::metrics::{corpus_bleu, exact_match, is_valid_python, rouge_l_f1, tokenize_for_bleu_eval};
-use nl2py::text::vocab::PAD_ID;
 use serde::Serialize;
 
 use crate::prepared::read_split;
@@ -108,18 +106,7 @@ fn generate(translator: &Translator, examples: &[Example], args: &Args) -> anyho
                 )
             })
             .collect();
-        let width = encoded.iter().map(|e| e.prompt.len()).max().unwrap_or(1).max(1);
-        let ids: Vec<i64> = encoded
-            .iter()
-            .flat_map(|e| {
-                e.prompt
-                    .iter()
-                    .map(|&i| i as i64)
-                    .chain(std::iter::repeat_n(PAD_ID as i64, width - e.prompt.len()))
-            })
-            .collect();
-        let prompts =
-            Tensor::<2, Int>::from_data(TensorData::new(ids, [chunk.len(), width]), &translator.device);
+        let prompts = Batch::new(encoded, &translator.device).prompt;
         let max_tokens = args.max_tokens.min(config.max_code_len - 1);
         let outputs = pollster::block_on(greedy_batch(&translator.model, prompts, max_tokens))?;
         for (ids, example) in outputs.iter().zip(chunk) {

@@ -95,20 +95,27 @@ pub fn to_python<S: AsRef<str>>(tokens: &[S]) -> Vec<PyToken> {
     out
 }
 
-/// Gathers a string's characters up to its closing quote (an escaped quote is a character).
-/// Returns the body and how many tokens it used, the closing quote included when present.
-fn string_body<S: AsRef<str>>(tokens: &[S], quote: &str) -> (String, usize) {
-    let mut body = String::new();
+/// Index just past the closing quote of the string whose characters start at `from` (an escaped
+/// quote is a character), or the end of `tokens` when the string is never closed.
+pub fn string_end<S: AsRef<str>>(tokens: &[S], from: usize, quote: &str) -> usize {
     let mut escaped = false;
-    for (used, token) in tokens.iter().enumerate() {
+    for (j, token) in tokens.iter().enumerate().skip(from) {
         let token = token.as_ref();
         if token == quote && !escaped {
-            return (body, used + 1);
+            return j + 1;
         }
-        body.push_str(token);
         escaped = token == "\\" && !escaped;
     }
-    (body, tokens.len())
+    tokens.len()
+}
+
+/// Gathers a string's characters up to its closing quote. Returns the body and how many tokens
+/// it used, the closing quote included when present.
+fn string_body<S: AsRef<str>>(tokens: &[S], quote: &str) -> (String, usize) {
+    let used = string_end(tokens, 0, quote);
+    let closed = used > 0 && tokens[used - 1].as_ref() == quote;
+    let body = tokens[..used - usize::from(closed)].iter().map(AsRef::as_ref).collect();
+    (body, used)
 }
 
 #[cfg(test)]

@@ -153,7 +153,7 @@ impl Slots {
         let mut i = 0;
         while i < tokens.len() {
             if let Some((_, quote)) = code::string_opening(&tokens[i]) {
-                let end = string_end(tokens, i + 1, quote);
+                let end = code::string_end(tokens, i + 1, quote);
                 let body: String = tokens[i + 1..end.saturating_sub(1).max(i + 1)].concat();
                 match self.iter().find(|s| s.kind == SlotKind::Str && s.text == body) {
                     Some(slot) => out.push(slot.token.clone()),
@@ -201,18 +201,6 @@ impl Slots {
         }
         out
     }
-}
-
-/// Index just past the closing quote of the string whose characters start at `from`.
-fn string_end(tokens: &[String], from: usize, quote: &str) -> usize {
-    let mut escaped = false;
-    for (j, token) in tokens.iter().enumerate().skip(from) {
-        if token == quote && !escaped {
-            return j + 1;
-        }
-        escaped = token == "\\" && !escaped;
-    }
-    tokens.len()
 }
 
 /// The code tokens of a one-line expression, or `None` when it does not lex as Python.
