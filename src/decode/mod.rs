@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{DecoderState, Seq2Seq, Seq2SeqConfig};
-use crate::text::vocab::{BOS_ID, EOS_ID, UNK_ID, Vocab};
+use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab};
 use crate::text::{code, prompt};
 use crate::{Error, Result};
 
@@ -128,6 +128,19 @@ pub(crate) fn log_softmax_rows(logits: &mut [f32], vocab: usize) {
     }
 }
 
+/// Tokens a generation must never produce: `<pad>`, `<bos>`, `<unk>` (printed, `<unk>` would be
+/// a name in the code). `<eos>` stays: it ends the output.
+const NEVER_GENERATED: [usize; 3] = [PAD_ID, START, UNK_ID];
+
+/// Rules out the special tokens in rows of scores (`rows × vocab`).
+pub(crate) fn forbid_specials(scores: &mut [f32], vocab: usize) {
+    for row in scores.chunks_mut(vocab) {
+        for id in NEVER_GENERATED {
+            row[id] = f32::NEG_INFINITY;
+        }
+    }
+}
+
 /// One step for every live row: log-probabilities `[rows × vocab]` and, when asked, the
 /// cross-attention `[rows][layer][head][source]`.
 pub(crate) async fn step_rows(
@@ -143,6 +156,7 @@ pub(crate) async fn step_rows(
     let [_, vocab] = step.logits.dims();
     let mut log_probs = read_floats(step.logits).await?;
     log_softmax_rows(&mut log_probs, vocab);
+    forbid_specials(&mut log_probs, vocab);
     let weights = if attention {
         // [rows, heads, 1, source] per layer → [rows, layers·heads, 1, source]: one read.
         read_floats(Tensor::cat(step.cross_attention, 1)).await?
@@ -234,9 +248,11 @@ pub async fn greedy_batch(
     let mut last = vec![START as i64; rows];
     for _ in 0..max_tokens {
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(last.clone(), [rows, 1]), &device);
-        let next = model.step(&mut state, tokens).logits.argmax(1);
-        let data = next.into_data_async().await.map_err(|e| Error::Device(format!("{e:?}")))?;
-        let next: Vec<i64> = data.try_into_vec_as().map_err(|e| Error::Device(format!("{e:?}")))?;
+        let logits = model.step(&mut state, tokens).logits;
+        let [_, vocab] = logits.dims();
+        let mut scores = read_floats(logits).await?;
+        forbid_specials(&mut scores, vocab);
+        let next: Vec<i64> = scores.chunks(vocab).map(|row| sample::argmax(row) as i64).collect();
         for (row, &token) in next.iter().enumerate() {
             if done[row] {
                 continue;
