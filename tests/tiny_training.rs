@@ -82,7 +82,7 @@ fn a_tiny_trained_model_decodes_every_way() {
             let attention = g.attention.as_ref().unwrap();
             assert_eq!(attention.steps(), g.output_tokens.len());
             assert_eq!((attention.layers, attention.heads, attention.source), (1, 2, g.prompt_tokens.len()));
-            let total: f32 = attention.average(0).iter().sum();
+            let total: f32 = attention.mean(0, None, None).iter().sum();
             assert!((total - 1.0).abs() < 1e-3, "attention rows sum to 1, got {total}");
         }
     }
@@ -95,6 +95,26 @@ fn a_tiny_trained_model_decodes_every_way() {
     let long: String = "reverse list ".repeat(20);
     assert!(generate(&translator, &long, Search::Greedy).unwrap().truncated);
     assert!(generate(&translator, "🐍 reverse list `x` ü", Search::Greedy).is_ok());
+
+    // A watcher sees every step's best output and can stop the generation early.
+    struct StopAfter(usize, Vec<Vec<usize>>);
+    impl nl2py::decode::Watch for StopAfter {
+        async fn step(&mut self, best: &[usize]) -> bool {
+            self.1.push(best.to_vec());
+            self.1.len() < self.0
+        }
+    }
+    let (prompt, _) = pairs.iter().max_by_key(|(_, code)| code.len()).unwrap();
+    let full = generate(&translator, prompt, Search::Greedy).unwrap();
+    assert!(full.ids.len() > 2);
+    for search in [Search::Greedy, Search::Beam { width: 3, length_penalty: 1.0 }] {
+        let mut watch = StopAfter(2, Vec::new());
+        let options = GenerateOptions { search, max_tokens: 30, attention: true };
+        let stopped = pollster::block_on(translator.generate_watched(prompt, &options, &mut watch)).unwrap();
+        assert_eq!(stopped.ids, full.ids[..2], "{search:?}");
+        assert_eq!(watch.1, [&full.ids[..1], &full.ids[..2]], "{search:?}");
+        assert_eq!(stopped.attention.unwrap().steps(), 2);
+    }
 
     // Export → load → generate gives the same tokens as the model in memory.
     for precision in [Precision::F32, Precision::F16] {

@@ -4,18 +4,26 @@
 use anyhow::bail;
 use burn::tensor::Device;
 
-/// Parses `flex`, `wgpu`, `vulkan`, `cuda` or `cuda:0,1` (several GPUs) into devices.
+/// Parses `flex`, `wgpu`, `vulkan`, `cuda` or `cuda:0,1` (several GPUs) into devices. Without
+/// indices, wgpu and vulkan take the adapter wgpu prefers (a software one where there is no GPU).
 pub fn parse(spec: &str) -> anyhow::Result<Vec<Device>> {
-    let (kind, indices) = spec.split_once(':').unwrap_or((spec, "0"));
-    let indices: Vec<usize> = indices
-        .split(',')
-        .map(|i| i.trim().parse().map_err(|_| anyhow::anyhow!("bad device index {i:?} in {spec:?}")))
-        .collect::<anyhow::Result<_>>()?;
+    let (kind, indices) = match spec.split_once(':') {
+        Some((kind, indices)) => (kind, Some(indices)),
+        None => (spec, None),
+    };
+    let indices: Option<Vec<usize>> = indices
+        .map(|indices| {
+            indices
+                .split(',')
+                .map(|i| i.trim().parse().map_err(|_| anyhow::anyhow!("bad device index {i:?} in {spec:?}")))
+                .collect::<anyhow::Result<_>>()
+        })
+        .transpose()?;
     let devices = match kind {
         "flex" => vec![Device::flex()],
-        "wgpu" => wgpu(&indices)?,
-        "vulkan" => vulkan(&indices)?,
-        "cuda" => cuda(&indices)?,
+        "wgpu" => wgpu(indices.as_deref())?,
+        "vulkan" => vulkan(indices.as_deref())?,
+        "cuda" => cuda(indices.as_deref().unwrap_or(&[0]))?,
         other => bail!("unknown device {other:?}: use flex, wgpu, vulkan or cuda[:0,1,…]"),
     };
     Ok(devices)
@@ -27,23 +35,31 @@ fn not_built(feature: &str) -> anyhow::Error {
     )
 }
 
+/// The chosen discrete GPUs, or wgpu's preferred adapter.
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
+fn adapters(indices: Option<&[usize]>) -> Vec<burn::tensor::DeviceKind> {
+    use burn::tensor::DeviceKind;
+    indices
+        .map_or(vec![DeviceKind::DefaultDevice], |i| i.iter().map(|&i| DeviceKind::DiscreteGpu(i)).collect())
+}
+
 #[cfg(feature = "wgpu")]
-fn wgpu(indices: &[usize]) -> anyhow::Result<Vec<Device>> {
-    Ok(indices.iter().map(|&i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i))).collect())
+fn wgpu(indices: Option<&[usize]>) -> anyhow::Result<Vec<Device>> {
+    Ok(adapters(indices).into_iter().map(Device::wgpu).collect())
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu(_: &[usize]) -> anyhow::Result<Vec<Device>> {
+fn wgpu(_: Option<&[usize]>) -> anyhow::Result<Vec<Device>> {
     Err(not_built("wgpu"))
 }
 
 #[cfg(feature = "vulkan")]
-fn vulkan(indices: &[usize]) -> anyhow::Result<Vec<Device>> {
-    Ok(indices.iter().map(|&i| Device::vulkan(burn::tensor::DeviceKind::DiscreteGpu(i))).collect())
+fn vulkan(indices: Option<&[usize]>) -> anyhow::Result<Vec<Device>> {
+    Ok(adapters(indices).into_iter().map(Device::vulkan).collect())
 }
 
 #[cfg(not(feature = "vulkan"))]
-fn vulkan(_: &[usize]) -> anyhow::Result<Vec<Device>> {
+fn vulkan(_: Option<&[usize]>) -> anyhow::Result<Vec<Device>> {
     Err(not_built("vulkan"))
 }
 

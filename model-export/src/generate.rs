@@ -89,7 +89,7 @@ fn print_attention(generation: &Generation) {
     println!();
     for (step, label) in labels.iter().enumerate() {
         print!("{:width$} ", label.chars().take(width).collect::<String>());
-        for weight in attention.average(step) {
+        for weight in attention.mean(step, None, None) {
             print!("{:>6.0}", 100.0 * weight);
         }
         println!();

@@ -153,3 +153,20 @@ fn the_same_seed_gives_the_same_losses() {
     };
     assert_eq!(losses("seed-a"), losses("seed-b"));
 }
+
+#[test]
+fn training_stops_once_dev_bleu_stops_improving() {
+    let data = temp("stop-data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+    // A learning rate this small leaves dev BLEU where it starts, so patience 1 ends the run
+    // after the second epoch of six.
+    let run = temp("stop");
+    let mut args = train(&data, &run, "6", &["--lr", "1e-9"]);
+    let at = args.iter().position(|a| a == "--patience").unwrap();
+    args[at + 1] = "1".into();
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let epochs: Vec<u64> = epochs_logged(&run).iter().map(|r| r["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, [1, 2], "early stopping should end the run after epoch 2");
+    assert!(run.join("model.nl2py").exists(), "a stopped run still writes its best model");
+}

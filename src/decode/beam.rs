@@ -1,8 +1,9 @@
 //! Beam search: the `width` best partial outputs advance together as one batch.
 
-use super::{END, Hypothesis, START, step_rows};
+use super::{Hypothesis, Watch, step_rows};
 use crate::Result;
 use crate::model::{DecoderState, Seq2Seq};
+use crate::text::vocab::{BOS_ID, EOS_ID};
 use burn::tensor::Device;
 
 pub(crate) struct BeamSearch {
@@ -29,11 +30,12 @@ impl BeamSearch {
         mut state: DecoderState,
         device: &Device,
         attention: bool,
+        watch: &mut impl Watch,
     ) -> Result<Hypothesis> {
         let mut live = vec![Live { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
         let mut finished: Vec<Hypothesis> = Vec::new();
         for step in 0..self.max_tokens {
-            let last: Vec<usize> = live.iter().map(|h| h.ids.last().copied().unwrap_or(START)).collect();
+            let last: Vec<usize> = live.iter().map(|h| h.ids.last().copied().unwrap_or(BOS_ID)).collect();
             let (log_probs, weights) = step_rows(model, &mut state, &last, device, attention).await?;
             let vocab = log_probs.len() / live.len();
             let per_row = weights.len() / live.len();
@@ -58,14 +60,14 @@ impl BeamSearch {
                 let parent = &live[row];
                 let mut attention = parent.attention.clone();
                 attention.extend_from_slice(&weights[row * per_row..(row + 1) * per_row]);
-                if token == END || last_step {
+                if token == EOS_ID || last_step {
                     let mut ids = parent.ids.clone();
-                    if token != END {
+                    if token != EOS_ID {
                         ids.push(token);
                     }
                     let score = self.normalized(log_prob, ids.len() + 1);
                     // The end token's attention row is not part of the output.
-                    attention.truncate(parent.attention.len() + if token == END { 0 } else { per_row });
+                    attention.truncate(parent.attention.len() + if token == EOS_ID { 0 } else { per_row });
                     finished.push(Hypothesis { ids, score, attention });
                 } else {
                     let mut ids = parent.ids.clone();
@@ -75,6 +77,13 @@ impl BeamSearch {
                 }
             }
             if finished.len() >= self.width || next.is_empty() {
+                break;
+            }
+            // `next` is best-first: its head is the output so far. Stopped, it counts as finished.
+            if !watch.step(&next[0].ids).await {
+                let Live { ids, log_prob, attention } = next.swap_remove(0);
+                let score = self.normalized(log_prob, ids.len());
+                finished.push(Hypothesis { ids, score, attention });
                 break;
             }
             state = state.select(&rows);

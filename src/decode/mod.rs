@@ -65,13 +65,17 @@ impl CrossAttention {
         &self.weights[at..at + self.source]
     }
 
-    /// Mean over all layers and heads for one step.
-    pub fn average(&self, step: usize) -> Vec<f32> {
+    /// Mean weights of one step over the chosen layer (`None`: all layers) and head (`None`:
+    /// all heads).
+    pub fn mean(&self, step: usize, layer: Option<usize>, head: Option<usize>) -> Vec<f32> {
+        let layers: Vec<usize> = layer.map_or_else(|| (0..self.layers).collect(), |l| vec![l]);
+        let heads: Vec<usize> = head.map_or_else(|| (0..self.heads).collect(), |h| vec![h]);
+        let parts = (layers.len() * heads.len()) as f32;
         let mut mean = vec![0.0; self.source];
-        for layer in 0..self.layers {
-            for head in 0..self.heads {
+        for &layer in &layers {
+            for &head in &heads {
                 for (m, w) in mean.iter_mut().zip(self.get(step, layer, head)) {
-                    *m += w / (self.layers * self.heads) as f32;
+                    *m += w / parts;
                 }
             }
         }
@@ -85,6 +89,8 @@ pub struct Generation {
     pub code: String,
     /// The prompt as the model read it (slots in place of quoted spans).
     pub prompt_tokens: Vec<String>,
+    /// What each slot token stands for.
+    pub slots: prompt::Slots,
     /// The model's output tokens, one per attention step (slots not yet replaced).
     pub output_tokens: Vec<String>,
     pub ids: Vec<usize>,
@@ -93,6 +99,24 @@ pub struct Generation {
     /// The prompt was longer than the model reads and was cut.
     pub truncated: bool,
     pub attention: Option<CrossAttention>,
+}
+
+/// Watches a generation step by step: the page shows tokens as they come and offers Stop.
+///
+/// Generation runs on one thread (natively blocking, in a browser on the page's event loop), so
+/// the returned futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Watch {
+    /// Called after each step with the best output so far (ids, no `<eos>`); `false` ends the
+    /// generation there, keeping what it has.
+    async fn step(&mut self, best: &[usize]) -> bool;
+}
+
+/// Watching nothing: the generation runs to its end.
+impl Watch for () {
+    async fn step(&mut self, _best: &[usize]) -> bool {
+        true
+    }
 }
 
 /// A trained model with its vocabularies: prompts in, Python out.
@@ -130,7 +154,7 @@ pub(crate) fn log_softmax_rows(logits: &mut [f32], vocab: usize) {
 
 /// Tokens a generation must never produce: `<pad>`, `<bos>`, `<unk>` (printed, `<unk>` would be
 /// a name in the code). `<eos>` stays: it ends the output.
-const NEVER_GENERATED: [usize; 3] = [PAD_ID, START, UNK_ID];
+const NEVER_GENERATED: [usize; 3] = [PAD_ID, BOS_ID, UNK_ID];
 
 /// Rules out the special tokens in rows of scores (`rows × vocab`).
 pub(crate) fn forbid_specials(scores: &mut [f32], vocab: usize) {
@@ -169,6 +193,16 @@ pub(crate) async fn step_rows(
 impl Translator {
     /// Generates Python for a prompt. An empty prompt, or one of only unknown words, is an error.
     pub async fn generate(&self, prompt_text: &str, options: &GenerateOptions) -> Result<Generation> {
+        self.generate_watched(prompt_text, options, &mut ()).await
+    }
+
+    /// [`Translator::generate`], telling `watch` about every step.
+    pub async fn generate_watched(
+        &self,
+        prompt_text: &str,
+        options: &GenerateOptions,
+        watch: &mut impl Watch,
+    ) -> Result<Generation> {
         let prompt = prompt::tokenize(prompt_text);
         if prompt.tokens.is_empty() {
             return Err(Error::EmptyPrompt);
@@ -189,15 +223,17 @@ impl Translator {
         let best = match options.search {
             Search::Greedy => {
                 let sampler = sample::Sampler::greedy();
-                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler).await?
+                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler, watch)
+                    .await?
             }
             Search::Sample { temperature, top_k, top_p, seed } => {
                 let sampler = sample::Sampler::new(temperature, top_k, top_p, seed);
-                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler).await?
+                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler, watch)
+                    .await?
             }
             Search::Beam { width, length_penalty } => {
                 let search = beam::BeamSearch { width: width.max(1), length_penalty, max_tokens };
-                search.run(&self.model, state, &self.device, options.attention).await?
+                search.run(&self.model, state, &self.device, options.attention, watch).await?
             }
         };
         let output_tokens = self.code_vocab.decode(&best.ids);
@@ -213,6 +249,7 @@ impl Translator {
         Ok(Generation {
             code,
             prompt_tokens,
+            slots: prompt.slots,
             output_tokens,
             ids: best.ids,
             score: best.score,
@@ -221,9 +258,6 @@ impl Translator {
         })
     }
 }
-
-pub(crate) const START: usize = BOS_ID;
-pub(crate) const END: usize = EOS_ID;
 
 /// Python source from generated code tokens: the prompt's names and strings put back, detokenized.
 pub fn code_from_tokens(tokens: &[String], slots: &prompt::Slots) -> String {
@@ -245,7 +279,7 @@ pub async fn greedy_batch(
     let mut state = model.start(&prompts, memory);
     let mut outputs = vec![Vec::new(); rows];
     let mut done = vec![false; rows];
-    let mut last = vec![START as i64; rows];
+    let mut last = vec![BOS_ID as i64; rows];
     for _ in 0..max_tokens {
         let tokens = Tensor::<2, Int>::from_data(TensorData::new(last.clone(), [rows, 1]), &device);
         let logits = model.step(&mut state, tokens).logits;
@@ -257,7 +291,7 @@ pub async fn greedy_batch(
             if done[row] {
                 continue;
             }
-            if token as usize == END {
+            if token as usize == EOS_ID {
                 done[row] = true;
             } else {
                 outputs[row].push(token as usize);
@@ -269,4 +303,25 @@ pub async fn greedy_batch(
         last = next;
     }
     Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_means_pick_layers_and_heads() {
+        // 1 step, 2 layers, 2 heads, 2 source tokens: weights [l0h0, l0h1, l1h0, l1h1].
+        let attention = CrossAttention {
+            layers: 2,
+            heads: 2,
+            source: 2,
+            weights: vec![1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 1.0, 0.0],
+        };
+        assert_eq!(attention.steps(), 1);
+        assert_eq!(attention.mean(0, Some(1), Some(0)), [0.5, 0.5]);
+        assert_eq!(attention.mean(0, Some(0), None), [0.5, 0.5]);
+        assert_eq!(attention.mean(0, None, Some(0)), [0.75, 0.25]);
+        assert_eq!(attention.mean(0, None, None), [0.625, 0.375]);
+    }
 }

@@ -3,9 +3,10 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{END, Hypothesis, START, step_rows};
+use super::{Hypothesis, Watch, step_rows};
 use crate::Result;
 use crate::model::{DecoderState, Seq2Seq};
+use crate::text::vocab::{BOS_ID, EOS_ID};
 use burn::tensor::Device;
 
 /// Picks the next token from log-probabilities: the best one, or a draw.
@@ -73,18 +74,22 @@ pub(crate) async fn run(
     max_tokens: usize,
     attention: bool,
     mut sampler: Sampler,
+    watch: &mut impl Watch,
 ) -> Result<Hypothesis> {
     let mut best = Hypothesis { ids: Vec::new(), score: 0.0, attention: Vec::new() };
-    let mut last = START;
+    let mut last = BOS_ID;
     for _ in 0..max_tokens {
         let (log_probs, weights) = step_rows(model, &mut state, &[last], device, attention).await?;
         let next = sampler.pick(&log_probs);
         best.score += log_probs[next];
-        if next == END {
+        if next == EOS_ID {
             break;
         }
         best.ids.push(next);
         best.attention.extend(weights);
+        if !watch.step(&best.ids).await {
+            break;
+        }
         last = next;
     }
     Ok(best)
