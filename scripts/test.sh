@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Runs every test of nl2py on a fresh machine: installs what the tests need (the wasm32 target),
-# then unit and end-to-end tests, lints, and the core crate's wasm32 build.
+# Runs every test of nl2py on a fresh machine. First installs what the tests need
+# (scripts/setup.sh --browser: wasm32 target, wasm-bindgen-cli, trunk, wasm-opt, Chromium,
+# ChromeDriver, Mesa's software Vulkan), then: unit and end-to-end tests, lints, the model on
+# wgpu natively (software Vulkan), the page's tests in headless Chromium, the page's build,
+# and the built page driven end to end through WebDriver.
 # Tests that need the full data sets read ../shared/data (or $NL2PY_DATA) and say SKIPPED when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v python3 >/dev/null || { echo "python3 is needed: it is the tokenizer oracle in the tests" >&2; exit 1; }
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+scripts/setup.sh --browser
 
-cargo test --workspace --release
+step() { echo; echo "== $*"; }
+
+step "native tests (core and CLI)"
+cargo test --release
+step "lints"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo build -p nl2py --target wasm32-unknown-unknown --release
+cargo clippy --all-targets -- -D warnings
+cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "the model on wgpu, natively, on Mesa's software Vulkan"
+cargo test --release --features wgpu --test wgpu_native
+step "the page's engine in headless Chromium (CPU and WebGPU)"
+# WebGPU on SwiftShader compiles its shaders on the CPU: a test can take a minute.
+CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --release -p nl2py-web --target wasm32-unknown-unknown
+step "the page, built and driven end to end"
+trunk build --release
+cargo test --release --test page -- --ignored
 echo "all tests passed"

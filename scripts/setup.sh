@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing the web page needs, skipping what is already there:
+#   - the wasm32-unknown-unknown target;
+#   - wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in Cargo.lock;
+#   - trunk (built with the nightly toolchain: trunk 0.22 needs a newer rustc than stable here);
+#   - with --browser, Chromium and ChromeDriver for the browser tests and Mesa's software Vulkan
+#     for the native wgpu test.
+#   - wasm-opt 132 from npm's binaryen package (Debian's 108 breaks wasm-bindgen's output);
+# First run on a fresh machine: about 20 minutes on 2 cores, nearly all of it building trunk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+browser=false
+[[ "${1:-}" == "--browser" ]] && browser=true
+
+rustup target add wasm32-unknown-unknown >/dev/null
+
+apt_packages=()
+if $browser; then
+    command -v chromium >/dev/null || apt_packages+=(chromium)
+    command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
+    [[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]] || apt_packages+=(mesa-vulkan-drivers)
+fi
+if ((${#apt_packages[@]})); then
+    sudo_cmd=()
+    [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print }' Cargo.lock)
+if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]]; then
+    # --locked fails: its lock file names a crate version the registry no longer has.
+    cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+if [[ "$(wasm-opt --version 2>/dev/null)" != *"version 132"* ]]; then
+    npm install -g binaryen@132
+fi
+
+if ! command -v trunk >/dev/null; then
+    cargo +nightly install trunk --locked
+fi

@@ -1,0 +1,57 @@
+//! The page's speed in headless Chromium on this machine (a benchmark, not a timed test: it
+//! prints and checks nothing about speed). For each backend: loading the shipped bundle, then
+//! greedy generation of up to 64 tokens for a set of prompts: first-token latency and tokens/s
+//! as the page measures them (`window.nl2py`).
+//!
+//! `trunk build --release && cargo test --release --test page_speed -- --ignored --nocapture`
+
+mod webdriver;
+
+use serde_json::Value;
+use webdriver::{Browser, StaticServer, dist};
+
+const PROMPTS: &[&str] = &[
+    "write a python program to print the fibonacci sequence",
+    "write a function to check if a number is prime",
+    "sort list `d` by value",
+    "write a python program to find the sum of natural numbers",
+    "read a file line by line and print each line",
+    "write a function that returns the factorial of a number",
+];
+
+#[test]
+#[ignore = "benchmark: needs `trunk build --release` and Chromium"]
+fn page_speed() {
+    let server = StaticServer::start(dist());
+    let browser = Browser::start();
+    for backend in ["cpu", "webgpu"] {
+        browser.open(&format!("http://127.0.0.1:{}/?backend={backend}", server.port));
+        let status = browser.wait_ready();
+        if !status.contains(if backend == "cpu" { "CPU" } else { "WebGPU" }) {
+            println!("{backend}: did not start ({status})");
+            continue;
+        }
+        browser.click("#search option[value=greedy]");
+        browser.type_into("#max-tokens", "64");
+        // One warm-up generation compiles kernels (WebGPU shaders) and fills caches.
+        let mut last = browser.generate("add two numbers", &Value::Null);
+        let (mut tokens, mut ms, mut first) = (0.0, 0.0, Vec::new());
+        for prompt in PROMPTS {
+            last = browser.generate(prompt, &last);
+            tokens += last["tokens"].as_f64().unwrap();
+            ms += last["total_ms"].as_f64().unwrap();
+            first.push(last["first_token_ms"].as_f64().unwrap());
+        }
+        first.sort_by(f64::total_cmp);
+        println!(
+            "{backend}: model load {:.0} ms ({}); first token median {:.1} ms; {} tokens in {:.0} ms = {:.1} tokens/s (greedy, ≤ 64 tokens, {} prompts)",
+            last["load_ms"].as_f64().unwrap(),
+            status,
+            first[first.len() / 2],
+            tokens,
+            ms,
+            tokens / (ms / 1000.0),
+            PROMPTS.len()
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! nl2py's web page, compiled to wasm32: the model runs in the tab on WebGPU or on the CPU,
+//! generates Python from the prompt box, and draws its attention. Built by trunk from
+//! `index.html`; no JavaScript of our own.
+
+pub mod attention_view;
+pub mod bundle_cache;
+pub mod engine;
+pub mod highlight;
+pub mod page;

@@ -1,0 +1,515 @@
+//! The page: binds the elements of `index.html`, loads the model, and runs generations from the
+//! prompt box. Everything the user typed or the model wrote goes into the page as text nodes,
+//! never as markup. The last generation and its timings are published as `window.nl2py` for
+//! scripts (the end-to-end test and the browser benchmark read it).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use nl2py::decode::{GenerateOptions, Generation, Search, Watch};
+use nl2py::metrics::is_valid_python;
+use nl2py::text::prompt;
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{
+    Document, Element, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlProgressElement,
+    HtmlSelectElement, HtmlTextAreaElement, KeyboardEvent,
+};
+
+use crate::attention_view::{self, Selection, View};
+use crate::bundle_cache::{self, Origin};
+use crate::engine::{self, Backend, Engine};
+use crate::highlight;
+
+/// The bundle the page loads unless the address says `?model=URL`.
+const DEFAULT_MODEL: &str = "model/default.nl2py";
+/// Longer prompts are cut (the model reads far fewer tokens than this anyway).
+pub const MAX_PROMPT_CHARS: usize = 2000;
+/// While generating, the page redraws and handles clicks at least this often, milliseconds.
+const YIELD_EVERY_MS: f64 = 30.0;
+
+const EXAMPLES: &[&str] = &[
+    "sort list `d` by value",
+    "reverse string `s`",
+    "convert string `x` to integer",
+    "remove duplicates from list `items`",
+    "check if key `k` is in dictionary `d`",
+    "read file 'data.txt' line by line",
+    "get the current date and time",
+    "write a function to add two numbers",
+    "write a python program to find the factorial of a number",
+];
+
+/// The page's elements, looked up once by id.
+struct Ui {
+    document: Document,
+    backend: HtmlSelectElement,
+    progress: HtmlProgressElement,
+    status: HtmlElement,
+    prompt: HtmlTextAreaElement,
+    generate: HtmlButtonElement,
+    stop: HtmlButtonElement,
+    search: HtmlSelectElement,
+    beam_width: HtmlInputElement,
+    temperature: HtmlInputElement,
+    max_tokens: HtmlInputElement,
+    examples: HtmlElement,
+    notice: HtmlElement,
+    code: HtmlElement,
+    badge: HtmlElement,
+    copy: HtmlButtonElement,
+    timing: HtmlElement,
+    view: HtmlSelectElement,
+    layer: HtmlSelectElement,
+    head: HtmlSelectElement,
+    graph: HtmlElement,
+}
+
+fn by_id<T: JsCast>(document: &Document, id: &str) -> T {
+    document
+        .get_element_by_id(id)
+        .unwrap_or_else(|| panic!("index.html lacks #{id}"))
+        .dyn_into::<T>()
+        .unwrap_or_else(|_| panic!("#{id} has the wrong element type"))
+}
+
+impl Ui {
+    fn bind(document: Document) -> Ui {
+        Ui {
+            backend: by_id(&document, "backend"),
+            progress: by_id(&document, "progress"),
+            status: by_id(&document, "status"),
+            prompt: by_id(&document, "prompt"),
+            generate: by_id(&document, "generate"),
+            stop: by_id(&document, "stop"),
+            search: by_id(&document, "search"),
+            beam_width: by_id(&document, "beam-width"),
+            temperature: by_id(&document, "temperature"),
+            max_tokens: by_id(&document, "max-tokens"),
+            examples: by_id(&document, "examples"),
+            notice: by_id(&document, "notice"),
+            code: by_id(&document, "code"),
+            badge: by_id(&document, "badge"),
+            copy: by_id(&document, "copy"),
+            timing: by_id(&document, "timing"),
+            view: by_id(&document, "view"),
+            layer: by_id(&document, "layer"),
+            head: by_id(&document, "head"),
+            graph: by_id(&document, "graph"),
+            document,
+        }
+    }
+
+    fn notice(&self, text: &str, error: bool) {
+        self.notice.set_text_content(Some(text));
+        let _ = self.notice.class_list().toggle_with_force("error", error);
+    }
+
+    fn options(&self) -> GenerateOptions {
+        let number = |input: &HtmlInputElement, default: f64| {
+            let value = input.value_as_number();
+            if value.is_finite() { value } else { default }
+        };
+        let max_tokens = number(&self.max_tokens, 200.0).clamp(1.0, 1000.0) as usize;
+        let search = match self.search.value().as_str() {
+            "greedy" => Search::Greedy,
+            "sample" => Search::Sample {
+                temperature: number(&self.temperature, 0.8).clamp(0.0, 5.0) as f32,
+                top_k: 0,
+                top_p: 0.95,
+                seed: js_sys::Math::random().to_bits(),
+            },
+            _ => Search::Beam {
+                width: number(&self.beam_width, 4.0).clamp(1.0, 16.0) as usize,
+                length_penalty: 1.0,
+            },
+        };
+        GenerateOptions { search, max_tokens, attention: true }
+    }
+
+    /// Shows code with highlighting: one span per token, text only.
+    fn show_code(&self, code: &str) {
+        self.code.set_text_content(None);
+        for (class, text) in highlight::spans(code) {
+            let node: Element = match class {
+                Some(class) => {
+                    let span = self.document.create_element("span").expect("span");
+                    span.set_class_name(class);
+                    span.set_text_content(Some(text));
+                    span
+                }
+                None => {
+                    let span = self.document.create_element("span").expect("span");
+                    span.set_text_content(Some(text));
+                    span
+                }
+            };
+            let _ = self.code.append_child(&node);
+        }
+    }
+
+    fn selection(&self) -> Selection {
+        let pick = |select: &HtmlSelectElement| select.value().parse::<usize>().ok();
+        let view = if self.view.value() == "heatmap" { View::HeatMap } else { View::Graph };
+        Selection { view, layer: pick(&self.layer), head: pick(&self.head) }
+    }
+
+    fn fill_choices(select: &HtmlSelectElement, count: usize, name: &str, document: &Document) {
+        select.set_text_content(None);
+        let mean = document.create_element("option").expect("option");
+        mean.set_attribute("value", "mean").expect("attribute");
+        mean.set_text_content(Some("mean"));
+        let _ = select.append_child(&mean);
+        for i in 0..count {
+            let option = document.create_element("option").expect("option");
+            option.set_attribute("value", &i.to_string()).expect("attribute");
+            option.set_text_content(Some(&format!("{name} {}", i + 1)));
+            let _ = select.append_child(&option);
+        }
+    }
+}
+
+/// What scripts can read as `window.nl2py` after each generation.
+#[derive(Serialize)]
+struct Report<'a> {
+    backend: &'static str,
+    load_ms: f64,
+    bundle_origin: &'static str,
+    first_token_ms: f64,
+    total_ms: f64,
+    tokens: usize,
+    tokens_per_s: f64,
+    valid_python: bool,
+    stopped: bool,
+    generation: &'a Generation,
+}
+
+struct App {
+    ui: Ui,
+    bundle: RefCell<Option<Rc<Vec<u8>>>>,
+    bundle_origin: Cell<Option<Origin>>,
+    engine: RefCell<Option<Rc<Engine>>>,
+    last: RefCell<Option<Generation>>,
+    load_ms: Cell<f64>,
+    busy: Cell<bool>,
+    stop: Rc<Cell<bool>>,
+}
+
+/// Streams a generation into the page: shows the code so far, yields to the browser now and
+/// then, and stops when the Stop button was pressed.
+struct PageWatch<'a> {
+    app: &'a App,
+    slots: prompt::Slots,
+    started: f64,
+    first_token_ms: Option<f64>,
+    last_yield: f64,
+}
+
+impl Watch for PageWatch<'_> {
+    async fn step(&mut self, best: &[usize]) -> bool {
+        let now = engine::now_ms();
+        self.first_token_ms.get_or_insert(now - self.started);
+        if now - self.last_yield >= YIELD_EVERY_MS {
+            let engine = self.app.engine.borrow().clone();
+            if let Some(engine) = engine {
+                let tokens = engine.translator.code_vocab.decode(best);
+                self.app.ui.show_code(&nl2py::decode::code_from_tokens(&tokens, &self.slots));
+            }
+            engine::yield_to_browser().await;
+            self.last_yield = engine::now_ms();
+        }
+        !self.app.stop.get()
+    }
+}
+
+impl App {
+    fn set_busy(&self, busy: bool) {
+        self.busy.set(busy);
+        let ready = self.engine.borrow().is_some();
+        self.ui.generate.set_disabled(busy || !ready);
+        self.ui.stop.set_disabled(!busy);
+        self.ui.backend.set_disabled(busy);
+    }
+
+    /// Gets the bundle (cache or network) and builds the model on the chosen backend; a failing
+    /// WebGPU start falls back to the CPU and says so.
+    async fn load(self: &Rc<Self>, backend: Backend) {
+        self.set_busy(true);
+        self.engine.replace(None);
+        let started = engine::now_ms();
+        let bytes = self.bundle.borrow().clone();
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => {
+                let url = model_url();
+                self.ui.status.set_text_content(Some(&format!("Downloading the model ({url})…")));
+                let progress = self.ui.progress.clone();
+                let status = self.ui.status.clone();
+                let report = move |received: usize, total: usize| {
+                    if total > 0 {
+                        progress.set_max(total as f64);
+                        progress.set_value(received as f64);
+                    }
+                    status.set_text_content(Some(&format!(
+                        "Downloading the model: {:.1} / {:.1} MB",
+                        received as f64 / 1e6,
+                        total as f64 / 1e6
+                    )));
+                };
+                match bundle_cache::bundle_bytes(&url, &report).await {
+                    Ok((bytes, origin)) => {
+                        self.bundle_origin.set(Some(origin));
+                        let bytes = Rc::new(bytes);
+                        self.bundle.replace(Some(bytes.clone()));
+                        bytes
+                    }
+                    Err(message) => {
+                        self.ui.status.set_text_content(Some("No model loaded."));
+                        self.ui.notice(&message, true);
+                        self.set_busy(false);
+                        return;
+                    }
+                }
+            }
+        };
+        self.ui.status.set_text_content(Some(&format!("Starting the model on {}…", backend.label())));
+        let mut loaded = Engine::load(&bytes, backend).await;
+        if let (Err(message), Backend::WebGpu) = (&loaded, backend) {
+            self.ui.notice(&format!("{message}; running on the CPU instead."), false);
+            self.ui.backend.set_value(Backend::Cpu.key());
+            loaded = Engine::load(&bytes, Backend::Cpu).await;
+        }
+        match loaded {
+            Ok(engine) => {
+                let load_ms = engine::now_ms() - started;
+                self.load_ms.set(load_ms);
+                let origin = match self.bundle_origin.get() {
+                    Some(Origin::Cache) => "from this browser's cache",
+                    _ => "downloaded",
+                };
+                self.ui.status.set_text_content(Some(&format!(
+                    "Ready on {}: {:.1} MB model {origin}, loaded in {:.0} ms.",
+                    engine.backend.label(),
+                    bytes.len() as f64 / 1e6,
+                    load_ms
+                )));
+                Ui::fill_choices(
+                    &self.ui.layer,
+                    engine.info.config.decoder_layers,
+                    "layer",
+                    &self.ui.document,
+                );
+                Ui::fill_choices(&self.ui.head, engine.info.config.heads, "head", &self.ui.document);
+                self.engine.replace(Some(Rc::new(engine)));
+            }
+            Err(message) => {
+                self.ui.status.set_text_content(Some("No model loaded."));
+                self.ui.notice(&message, true);
+            }
+        }
+        self.set_busy(false);
+    }
+
+    async fn generate(self: &Rc<Self>) {
+        if self.busy.get() {
+            return;
+        }
+        let Some(engine) = self.engine.borrow().clone() else {
+            self.ui.notice("The model is not loaded yet.", true);
+            return;
+        };
+        let mut text = self.ui.prompt.value();
+        if text.trim().is_empty() {
+            self.ui.notice("Type what the code should do, for example: sort list `d` by value", false);
+            return;
+        }
+        let mut notice = String::new();
+        if text.chars().count() > MAX_PROMPT_CHARS {
+            text = text.chars().take(MAX_PROMPT_CHARS).collect();
+            notice = format!("The prompt was cut to its first {MAX_PROMPT_CHARS} characters. ");
+        }
+        self.ui.notice(&notice, false);
+        self.stop.set(false);
+        self.set_busy(true);
+        self.ui.code.set_text_content(None);
+        self.ui.badge.set_text_content(None);
+        self.ui.graph.set_text_content(None);
+        let started = engine::now_ms();
+        let mut watch = PageWatch {
+            app: self,
+            slots: prompt::tokenize(&text).slots,
+            started,
+            first_token_ms: None,
+            last_yield: started,
+        };
+        let result = engine.generate(&text, &self.ui.options(), &mut watch).await;
+        let total_ms = engine::now_ms() - started;
+        let first_token_ms = watch.first_token_ms.unwrap_or(total_ms);
+        match result {
+            Ok(generation) => {
+                if generation.truncated {
+                    notice.push_str("The model read only the start of this prompt. ");
+                }
+                if self.stop.get() {
+                    notice.push_str("Stopped. ");
+                }
+                self.ui.notice(notice.trim(), false);
+                self.ui.show_code(&generation.code);
+                let valid = is_valid_python(&generation.code);
+                self.ui.badge.set_text_content(Some(if valid {
+                    "parses as Python"
+                } else {
+                    "does not parse"
+                }));
+                self.ui.badge.set_class_name(if valid { "badge valid" } else { "badge invalid" });
+                self.ui.copy.set_disabled(false);
+                let tokens = generation.ids.len();
+                let tokens_per_s = tokens as f64 / (total_ms / 1000.0).max(1e-3);
+                self.ui.timing.set_text_content(Some(&format!(
+                    "{} · first token {first_token_ms:.0} ms · {tokens} tokens in {total_ms:.0} ms ({tokens_per_s:.0} tok/s) · model loaded in {:.0} ms",
+                    engine.backend.label(),
+                    self.load_ms.get()
+                )));
+                let report = Report {
+                    backend: engine.backend.key(),
+                    load_ms: self.load_ms.get(),
+                    bundle_origin: match self.bundle_origin.get() {
+                        Some(Origin::Cache) => "cache",
+                        _ => "network",
+                    },
+                    first_token_ms,
+                    total_ms,
+                    tokens,
+                    tokens_per_s,
+                    valid_python: valid,
+                    stopped: self.stop.get(),
+                    generation: &generation,
+                };
+                publish(&report);
+                self.last.replace(Some(generation));
+                self.draw_attention();
+            }
+            Err(message) => self.ui.notice(&format!("No code for this prompt: {message}"), true),
+        }
+        self.set_busy(false);
+    }
+
+    fn draw_attention(&self) {
+        self.ui.graph.set_text_content(None);
+        if let Some(generation) = self.last.borrow().as_ref() {
+            if generation.output_tokens.is_empty() {
+                return;
+            }
+            let drawing = attention_view::draw(&self.ui.document, generation, self.ui.selection());
+            let _ = self.ui.graph.append_child(&drawing);
+        }
+    }
+}
+
+fn model_url() -> String {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    query_value(&search, "model").unwrap_or_else(|| DEFAULT_MODEL.to_string())
+}
+
+/// `key`'s value in a `?a=b&c=d` query (values are not percent-decoded beyond `%2F`/`%3A`).
+fn query_value(search: &str, key: &str) -> Option<String> {
+    search.trim_start_matches('?').split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key)
+            .then(|| js_sys::decode_uri_component(v).ok().and_then(|v| v.as_string()).unwrap_or(v.into()))
+    })
+}
+
+fn publish(report: &Report) {
+    let Some(window) = web_sys::window() else { return };
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    if let Ok(value) = report.serialize(&serializer) {
+        let _ = js_sys::Reflect::set(&window, &JsValue::from_str("nl2py"), &value);
+    }
+}
+
+fn on<E: wasm_bindgen::convert::FromWasmAbi + 'static>(
+    target: &web_sys::EventTarget,
+    event: &str,
+    handler: impl FnMut(E) + 'static,
+) {
+    let closure = Closure::<dyn FnMut(E)>::new(handler);
+    target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref()).expect("listener");
+    closure.forget(); // the page's handlers live as long as the page
+}
+
+/// Shows panics on the page (and the console) instead of leaving a silently dead page.
+fn report_panics(notice: HtmlElement) {
+    std::panic::set_hook(Box::new(move |info| {
+        let message = format!("Internal error, please reload the page: {info}");
+        web_sys::console::error_1(&JsValue::from_str(&message));
+        notice.set_text_content(Some(&message));
+        let _ = notice.class_list().add_1("error");
+    }));
+}
+
+/// Binds the page and loads the model.
+pub async fn start() {
+    let document = web_sys::window().and_then(|w| w.document()).expect("a page");
+    let ui = Ui::bind(document);
+    report_panics(ui.notice.clone());
+    let app = Rc::new(App {
+        ui,
+        bundle: RefCell::new(None),
+        bundle_origin: Cell::new(None),
+        engine: RefCell::new(None),
+        last: RefCell::new(None),
+        load_ms: Cell::new(0.0),
+        busy: Cell::new(false),
+        stop: Rc::new(Cell::new(false)),
+    });
+    for example in EXAMPLES {
+        let button = app.ui.document.create_element("button").expect("button");
+        button.set_text_content(Some(example));
+        let (prompt, app_ref) = (app.ui.prompt.clone(), app.clone());
+        on::<web_sys::Event>(&button, "click", move |_| {
+            prompt.set_value(example);
+            let app = app_ref.clone();
+            wasm_bindgen_futures::spawn_local(async move { app.generate().await });
+        });
+        let _ = app.ui.examples.append_child(&button);
+    }
+    let app_ref = app.clone();
+    on::<web_sys::Event>(&app.ui.generate, "click", move |_| {
+        let app = app_ref.clone();
+        wasm_bindgen_futures::spawn_local(async move { app.generate().await });
+    });
+    let app_ref = app.clone();
+    on::<KeyboardEvent>(&app.ui.prompt, "keydown", move |event| {
+        if event.key() == "Enter" && (event.ctrl_key() || event.meta_key()) {
+            event.prevent_default();
+            let app = app_ref.clone();
+            wasm_bindgen_futures::spawn_local(async move { app.generate().await });
+        }
+    });
+    let stop = app.stop.clone();
+    on::<web_sys::Event>(&app.ui.stop, "click", move |_| stop.set(true));
+    let code = app.ui.code.clone();
+    on::<web_sys::Event>(&app.ui.copy, "click", move |_| {
+        if let (Some(window), Some(text)) = (web_sys::window(), code.text_content()) {
+            let _ = window.navigator().clipboard().write_text(&text);
+        }
+    });
+    for select in [&app.ui.view, &app.ui.layer, &app.ui.head] {
+        let app_ref = app.clone();
+        on::<web_sys::Event>(select, "change", move |_| app_ref.draw_attention());
+    }
+    let app_ref = app.clone();
+    on::<web_sys::Event>(&app.ui.backend, "change", move |_| {
+        let app = app_ref.clone();
+        let backend = Backend::from_key(&app.ui.backend.value()).unwrap_or(Backend::Cpu);
+        wasm_bindgen_futures::spawn_local(async move { app.load(backend).await });
+    });
+
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    let asked = query_value(&search, "backend").and_then(|b| Backend::from_key(&b));
+    let backend = asked.unwrap_or(if engine::webgpu_offered() { Backend::WebGpu } else { Backend::Cpu });
+    app.ui.backend.set_value(backend.key());
+    app.load(backend).await;
+}

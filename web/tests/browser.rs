@@ -1,0 +1,138 @@
+//! The page's engine in a real browser (headless Chromium through wasm-bindgen-test-runner and
+//! chromedriver; `scripts/test.sh` sets them up): a small bundle loads and generates on the CPU
+//! backend with attention of the right shape, hostile prompts give code or an error and never
+//! a panic, WebGPU gives the CPU's tokens, and the attention views draw what they should.
+
+use nl2py::decode::{GenerateOptions, Generation, Search};
+use nl2py_web::attention_view::{self, Selection, View};
+use nl2py_web::engine::{self, Backend, Engine};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Made by the commands in `fixtures/README.md`.
+const TINY: &[u8] = include_bytes!("fixtures/tiny.nl2py");
+
+const PROMPTS: &[&str] = &[
+    "write a python program to add two numbers",
+    "sort list `d` by value",
+    "do task 3 with list `xs` and separator ','",
+    "write a python function to find the absolute value of a number",
+];
+
+fn greedy(max_tokens: usize) -> GenerateOptions {
+    GenerateOptions { search: Search::Greedy, max_tokens, attention: true }
+}
+
+async fn generate(engine: &Engine, prompt: &str, options: &GenerateOptions) -> Result<Generation, String> {
+    engine.generate(prompt, options, &mut ()).await
+}
+
+fn check_attention(generation: &Generation) {
+    let attention = generation.attention.as_ref().expect("attention was asked for");
+    assert_eq!(attention.steps(), generation.output_tokens.len());
+    assert_eq!(attention.source, generation.prompt_tokens.len());
+    assert_eq!(attention.layers, 1);
+    assert_eq!(attention.heads, 2);
+    for step in 0..attention.steps() {
+        let total: f32 = attention.mean(step, None, None).iter().sum();
+        assert!((total - 1.0).abs() < 1e-3, "step {step} sums to {total}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_cpu_backend_generates_with_attention() {
+    let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
+    for prompt in PROMPTS {
+        for search in [Search::Greedy, Search::Beam { width: 3, length_penalty: 1.0 }] {
+            let options = GenerateOptions { search, max_tokens: 24, attention: true };
+            let generation = generate(&engine, prompt, &options).await.unwrap();
+            assert!(!generation.ids.is_empty() && generation.ids.len() <= 24, "{prompt}: {generation:?}");
+            check_attention(&generation);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn hostile_prompts_give_code_or_a_clear_error() {
+    let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
+    let long = "add two numbers and ".repeat(500);
+    let hostile = [
+        "",
+        "   \n\t ",
+        "<script>alert('x')</script> add two numbers",
+        "🐍🐍🐍 sort `d` 🙂",
+        "排序列表 d",
+        "\u{0}\u{1}\u{7f} add",
+        "```` `` ` ' \" '''",
+        "`unclosed backtick and 'quote",
+        &long,
+        "`a` `b` `c` `d` `e` `f` `g` `h` `i` `j` `k` 'x' 'y'",
+    ];
+    for prompt in hostile {
+        match generate(&engine, prompt, &greedy(16)).await {
+            Ok(generation) => check_attention(&generation),
+            Err(message) => assert!(!message.is_empty()),
+        }
+    }
+    let empty = generate(&engine, "  ", &greedy(16)).await.unwrap_err();
+    assert!(empty.contains("empty"), "{empty}");
+    assert!(generate(&engine, &long, &greedy(16)).await.unwrap().truncated);
+}
+
+#[wasm_bindgen_test]
+async fn a_damaged_bundle_is_refused_with_a_reason() {
+    let mut bytes = TINY.to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    let message = Engine::load(&bytes, Backend::Cpu).await.err().expect("a flipped bit is refused");
+    assert!(message.contains("checksum"), "{message}");
+    let message = Engine::load(b"<html>404</html>", Backend::Cpu).await.err().expect("not a bundle");
+    assert!(message.contains("not an nl2py model bundle"), "{message}");
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_gives_the_cpu_tokens() {
+    assert!(engine::webgpu_offered(), "Chromium must run with --enable-unsafe-webgpu (web/webdriver.json)");
+    let cpu = Engine::load(TINY, Backend::Cpu).await.unwrap();
+    let gpu = Engine::load(TINY, Backend::WebGpu).await.unwrap();
+    for prompt in PROMPTS {
+        let on_cpu = generate(&cpu, prompt, &greedy(24)).await.unwrap();
+        let on_gpu = generate(&gpu, prompt, &greedy(24)).await.unwrap();
+        assert_eq!(on_cpu.ids, on_gpu.ids, "{prompt}");
+        check_attention(&on_gpu);
+        let (a, b) = (on_cpu.attention.unwrap(), on_gpu.attention.unwrap());
+        let largest = a.weights.iter().zip(&b.weights).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(largest < 1e-3, "{prompt}: attention differs by {largest}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_attention_views_draw_every_token() {
+    let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
+    let generation = generate(&engine, "sort list `d` by value", &greedy(20)).await.unwrap();
+    let document = web_sys::window().unwrap().document().unwrap();
+    let (sources, steps) = (generation.prompt_tokens.len(), generation.output_tokens.len());
+
+    let heat = attention_view::draw(
+        &document,
+        &generation,
+        Selection { view: View::HeatMap, layer: None, head: None },
+    );
+    assert_eq!(heat.query_selector_all("rect.cell").unwrap().length() as usize, sources * steps);
+    assert_eq!(heat.query_selector_all("text.token").unwrap().length() as usize, sources + steps);
+
+    let graph = attention_view::draw(
+        &document,
+        &generation,
+        Selection { view: View::Graph, layer: Some(0), head: Some(1) },
+    );
+    assert_eq!(graph.query_selector_all("text.token").unwrap().length() as usize, sources + steps);
+    let weights =
+        attention_view::matrix(&generation, Selection { view: View::Graph, layer: Some(0), head: Some(1) });
+    let visible = weights.iter().flatten().filter(|&&w| w >= 0.02).count();
+    assert_eq!(graph.query_selector_all("line").unwrap().length() as usize, visible);
+    // The slot shows what the user wrote, as text.
+    assert!(attention_view::prompt_labels(&generation).contains(&"d".to_string()));
+    assert!(!graph.inner_html().contains("<script"));
+}
