@@ -6,6 +6,7 @@ mod devices;
 mod eval;
 mod export;
 mod generate;
+mod mine;
 mod model_file;
 mod prepare;
 mod prepared;
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Reads the data sets, cleans and tokenizes them, and writes splits and vocabularies.
     Prepare(prepare::Args),
+    /// Mines pretraining pairs (docstring sentence → definition) from a Python source tree.
+    Mine(mine::Args),
     /// Trains the model on prepared data; `--resume` continues a killed run.
     Train(train::Args),
     /// Scores a model on CoNaLa test and the dev splits: BLEU, exact match, ROUGE-L, syntax-valid, runs-clean.
@@ -39,6 +42,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Prepare(args) => prepare::run(&args),
+        Command::Mine(args) => mine::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),

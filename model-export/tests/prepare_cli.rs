@@ -159,3 +159,40 @@ fn the_shared_data_prepares() {
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     std::fs::remove_dir_all(out).unwrap();
 }
+
+#[test]
+fn mined_pairs_become_pretraining_pairs() {
+    // A source tree: one documented function in a subfolder, a file that does not tokenize and
+    // a file that is not UTF-8.
+    let tree = temp_dir("mine-tree");
+    std::fs::create_dir_all(tree.join("pkg")).unwrap();
+    std::fs::write(
+        tree.join("pkg/strings.py"),
+        "def shout(text):\n    \"\"\"Return the text in capital letters.\"\"\"\n    return text.upper()\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("broken.py"), "def f(:\n").unwrap();
+    std::fs::write(tree.join("latin1.py"), b"# caf\xe9\n").unwrap();
+    let data = temp_dir("mine-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mined = data.join("mined-tree.jsonl");
+    let output = Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .arg("mine")
+        .arg(&tree)
+        .arg("--out")
+        .arg(&mined)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("3 Python files: 1 pairs; 1 files without documented definitions"), "{said}");
+    assert!(said.contains("1 not UTF-8"), "{said}");
+    let records = lines(&mined);
+    assert_eq!(records[0]["intent"], "Return the text in capital letters");
+    assert_eq!(records[0]["snippet"], "def shout(text):\n    return text.upper()\n");
+    assert_eq!(records[0]["source"], "pkg/strings.py:1");
+
+    // `prepare` reads it as pretraining pairs.
+    let report = prepare(&data, &temp_dir("mine-prepared"));
+    assert_eq!(kept(source(&report, "mined-tree.jsonl"), "pretrain"), 1);
+}

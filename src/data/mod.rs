@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod english_python;
+pub mod mine;
 pub mod prepare;
 pub mod sources;
 
@@ -52,7 +53,8 @@ pub enum SourceKind {
     ConalaTrain,
     /// CoNaLa's curated test set: the test split, never trained on.
     ConalaTest,
-    /// NL–code pairs from the Python API docs (`python-docs.jsonl`, `goldmine_*.jsonl`).
+    /// NL–code pairs for pretraining: the Python API docs (`python-docs.jsonl`,
+    /// `goldmine_*.jsonl`) and pairs from `nl2py mine` (`mined-*.jsonl`).
     ApiDocs,
     /// CoNaLa's mined pairs (`conala-mined.jsonl`), when a user has them.
     ConalaMined,
@@ -67,6 +69,7 @@ impl SourceKind {
             "conala-mined.jsonl" => Some(Self::ConalaMined),
             "python-docs.jsonl" => Some(Self::ApiDocs),
             n if n.starts_with("goldmine_") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
+            n if n.starts_with("mined-") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
             n if n.starts_with("english_python_data") && n.ends_with(".txt") => Some(Self::EnglishPython),
             _ => None,
         }
@@ -94,6 +97,7 @@ mod tests {
             Some(SourceKind::ApiDocs)
         );
         assert_eq!(SourceKind::of_file("english_python_data_pruned.txt"), Some(SourceKind::EnglishPython));
+        assert_eq!(SourceKind::of_file("mined-stdlib.jsonl"), Some(SourceKind::ApiDocs));
         assert_eq!(SourceKind::of_file("PROVENANCE.md"), None);
     }
 }
