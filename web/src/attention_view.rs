@@ -75,6 +75,20 @@ fn svg(document: &Document, tag: &str, attributes: &[(&str, String)]) -> Element
     element
 }
 
+/// An `<svg>` of the given class and size, pixels.
+fn canvas(document: &Document, class: &str, width: f64, height: f64) -> Element {
+    svg(
+        document,
+        "svg",
+        &[
+            ("class", class.into()),
+            ("width", width.to_string()),
+            ("height", height.to_string()),
+            ("viewBox", format!("0 0 {width} {height}")),
+        ],
+    )
+}
+
 fn text(document: &Document, x: f64, y: f64, anchor: &str, label: &str, class: &str) -> Element {
     let node = svg(
         document,
@@ -114,16 +128,7 @@ fn graph(document: &Document, prompt: &[String], code: &[String], weights: &[Vec
     let rows = code.len().max(prompt.len()).max(1) as f64;
     let height = rows * ROW + ROW;
     let width = left + gap + right;
-    let root = svg(
-        document,
-        "svg",
-        &[
-            ("class", "attention graph".into()),
-            ("width", width.to_string()),
-            ("height", height.to_string()),
-            ("viewBox", format!("0 0 {width} {height}")),
-        ],
-    );
+    let root = canvas(document, "attention graph", width, height);
     // Both columns spread over the same height, so short prompts face long code.
     let prompt_y = |i: usize| ROW / 2.0 + (i as f64 + 0.5) * (height - ROW) / prompt.len().max(1) as f64;
     let code_y = |j: usize| ROW / 2.0 + (j as f64 + 0.5) * (height - ROW) / code.len().max(1) as f64;
@@ -198,16 +203,7 @@ fn heat_map(document: &Document, prompt: &[String], code: &[String], weights: &[
     let top = label_width(prompt) * 0.8 + 8.0;
     let width = left + prompt.len() as f64 * CELL + 8.0;
     let height = top + code.len() as f64 * ROW + 8.0;
-    let root = svg(
-        document,
-        "svg",
-        &[
-            ("class", "attention heatmap".into()),
-            ("width", width.to_string()),
-            ("height", height.to_string()),
-            ("viewBox", format!("0 0 {width} {height}")),
-        ],
-    );
+    let root = canvas(document, "attention heatmap", width, height);
     for (i, label) in prompt.iter().enumerate() {
         let x = left + (i as f64 + 0.5) * CELL;
         let node = text(document, x, top - 6.0, "start", label, "token prompt");

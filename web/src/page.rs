@@ -13,8 +13,8 @@ use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{
-    Document, Element, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlProgressElement,
-    HtmlSelectElement, HtmlTextAreaElement, KeyboardEvent,
+    Document, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlProgressElement, HtmlSelectElement,
+    HtmlTextAreaElement, KeyboardEvent,
 };
 
 use crate::attention_view::{self, Selection, View};
@@ -132,19 +132,11 @@ impl Ui {
     fn show_code(&self, code: &str) {
         self.code.set_text_content(None);
         for (class, text) in highlight::spans(code) {
-            let node: Element = match class {
-                Some(class) => {
-                    let span = self.document.create_element("span").expect("span");
-                    span.set_class_name(class);
-                    span.set_text_content(Some(text));
-                    span
-                }
-                None => {
-                    let span = self.document.create_element("span").expect("span");
-                    span.set_text_content(Some(text));
-                    span
-                }
-            };
+            let node = self.document.create_element("span").expect("span");
+            if let Some(class) = class {
+                node.set_class_name(class);
+            }
+            node.set_text_content(Some(text));
             let _ = self.code.append_child(&node);
         }
     }
