@@ -14,11 +14,11 @@ use anyhow::{Context, bail};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::lr_scheduler::LrSchedulerConfig;
+use burn::lr_scheduler::{LrSchedulerConfig, LrSchedulerRecord};
 use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
 use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
-use burn::optim::AdamWConfig;
-use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::optim::{AdamWConfig, OptimizerRecord};
+use burn::store::{BurnpackStore, ModuleRecord, ModuleSnapshot};
 use burn::tensor::Device;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
@@ -144,15 +144,25 @@ fn checkpoint_path(run: &Path, epoch: usize) -> PathBuf {
     run.join("checkpoint").join(format!("model-{epoch}.bpk"))
 }
 
-/// Epochs with a model checkpoint in the run folder.
+/// Epochs whose checkpoint is complete: model, optimizer and scheduler records all present and
+/// whole. burn-train writes the three from separate threads, so a run killed mid-save can leave
+/// `model-N.bpk` without `optim-N.bpk`, or a file cut short; such an epoch is not resumable.
 fn checkpoint_epochs(run: &Path) -> Vec<usize> {
-    let mut epochs: Vec<usize> = fs::read_dir(run.join("checkpoint"))
+    let dir = run.join("checkpoint");
+    let complete = |epoch: usize| {
+        let file = |name: &str| dir.join(format!("{name}-{epoch}.bpk"));
+        ModuleRecord::load(file("model")).is_ok()
+            && OptimizerRecord::load(file("optim")).is_ok()
+            && LrSchedulerRecord::load(file("scheduler")).is_ok()
+    };
+    let mut epochs: Vec<usize> = fs::read_dir(&dir)
         .into_iter()
         .flatten()
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
             name.strip_prefix("model-")?.strip_suffix(".bpk")?.parse().ok()
         })
+        .filter(|&epoch| complete(epoch))
         .collect();
     epochs.sort_unstable();
     epochs
