@@ -21,7 +21,14 @@ fn translator(d_model: usize) -> Translator {
         .with_encoder_layers(1)
         .with_decoder_layers(1);
     let device = Device::flex();
-    Translator { model: config.init(&device), config, prompt_vocab: vocab.clone(), code_vocab: vocab, device }
+    Translator {
+        model: config.init(&device),
+        config,
+        prompt_vocab: vocab.clone(),
+        code_vocab: vocab,
+        slots: true,
+        device,
+    }
 }
 
 fn message(bytes: &[u8]) -> String {

@@ -56,6 +56,7 @@ fn trained() -> (Translator, Vec<(String, String)>) {
         config,
         prompt_vocab: prepared.prompt_vocab,
         code_vocab: prepared.code_vocab,
+        slots: true,
         device,
     };
     let pairs = examples.iter().map(|e| (e.prompt.clone(), e.snippet.clone())).collect();
@@ -63,7 +64,12 @@ fn trained() -> (Translator, Vec<(String, String)>) {
 }
 
 fn generate(t: &Translator, prompt: &str, search: Search) -> nl2py::Result<nl2py::decode::Generation> {
-    pollster::block_on(t.generate(prompt, &GenerateOptions { search, max_tokens: 30, attention: true }))
+    pollster::block_on(
+        t.generate(
+            prompt,
+            &GenerateOptions { search, max_tokens: 30, attention: true, ..Default::default() },
+        ),
+    )
 }
 
 #[test]
@@ -109,7 +115,7 @@ fn a_tiny_trained_model_decodes_every_way() {
     assert!(full.ids.len() > 2);
     for search in [Search::Greedy, Search::Beam { width: 3, length_penalty: 1.0 }] {
         let mut watch = StopAfter(2, Vec::new());
-        let options = GenerateOptions { search, max_tokens: 30, attention: true };
+        let options = GenerateOptions { search, max_tokens: 30, attention: true, ..Default::default() };
         let stopped = pollster::block_on(translator.generate_watched(prompt, &options, &mut watch)).unwrap();
         assert_eq!(stopped.ids, full.ids[..2], "{search:?}");
         assert_eq!(watch.1, [&full.ids[..1], &full.ids[..2]], "{search:?}");

@@ -20,7 +20,7 @@ fn wgpu_generates_what_flex_generates() {
         "do task 3 with list `xs` and separator ','",
     ] {
         for search in [Search::Greedy, Search::Beam { width: 3, length_penalty: 1.0 }] {
-            let options = GenerateOptions { search, max_tokens: 24, attention: true };
+            let options = GenerateOptions { search, max_tokens: 24, attention: true, ..Default::default() };
             let a = pollster::block_on(flex.generate(prompt, &options)).unwrap();
             let b = pollster::block_on(wgpu.generate(prompt, &options)).unwrap();
             assert_eq!(a.ids, b.ids, "{prompt} {search:?}");

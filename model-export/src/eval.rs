@@ -29,6 +29,9 @@ pub struct Args {
     beam: usize,
     #[arg(long, default_value_t = 0.6)]
     length_penalty: f32,
+    /// Rerank the beam: take the best candidate that Python can parse.
+    #[arg(long, requires = "beam")]
+    rerank: bool,
     #[arg(long, default_value_t = 200)]
     max_tokens: usize,
     /// Score only the first N examples of each split.
@@ -80,6 +83,7 @@ fn generate(translator: &Translator, examples: &[Example], args: &Args) -> anyho
             search: Search::Beam { width: args.beam, length_penalty: args.length_penalty },
             max_tokens: args.max_tokens,
             attention: false,
+            prefer_parseable: args.rerank,
         };
         return examples
             .iter()

@@ -6,9 +6,9 @@ use nl2py::decode::{GenerateOptions, Generation, Search};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model: a bundle file or a run folder.
+    /// The model: a bundle file or a run folder [default: the shipped model/default.nl2py].
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// What the code should do.
     prompt: String,
     /// Beam search with this width (1: greedy).
@@ -16,6 +16,9 @@ pub struct Args {
     beam: usize,
     #[arg(long, default_value_t = 0.6)]
     length_penalty: f32,
+    /// Rerank the beam: take the best candidate that Python can parse.
+    #[arg(long)]
+    rerank: bool,
     /// Sample at this temperature instead of searching.
     #[arg(long)]
     temperature: Option<f32>,
@@ -55,11 +58,13 @@ pub fn search(
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = crate::devices::parse(&args.device)?.remove(0);
-    let translator = crate::model_file::load(&args.model, &device)?;
+    let model = args.model.clone().unwrap_or_else(|| PathBuf::from(crate::model_file::SHIPPED));
+    let translator = crate::model_file::load(&model, &device)?;
     let options = GenerateOptions {
         search: search(args.beam, args.length_penalty, args.temperature, args.top_k, args.top_p, args.seed),
         max_tokens: args.max_tokens,
         attention: args.attention || args.json,
+        prefer_parseable: args.rerank,
     };
     let generation = pollster::block_on(translator.generate(&args.prompt, &options))?;
     if args.json {

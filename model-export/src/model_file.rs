@@ -6,6 +6,10 @@ use anyhow::Context;
 use burn::tensor::Device;
 use nl2py::decode::Translator;
 
+/// The model this repository ships, which the web page serves: `nl2py generate` uses it when
+/// given no `--model`.
+pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/default.nl2py");
+
 /// Loads `path`: a bundle file (`nl2py export`'s output) or a run folder (`nl2py train --out`).
 pub fn load(path: &Path, device: &Device) -> anyhow::Result<Translator> {
     if path.is_dir() {

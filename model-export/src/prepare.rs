@@ -12,9 +12,10 @@ use nl2py::data::prepare::{self, PrepareConfig, Prepared, Report, SourceFile, Sp
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder with the data sets (see its PROVENANCE.md).
+    /// Folder with the data sets (see its PROVENANCE.md); repeat it to add folders, such as one
+    /// holding `nl2py mine` output.
     #[arg(long, default_value = "../shared/data")]
-    data: PathBuf,
+    data: Vec<PathBuf>,
     /// Folder to write the prepared splits and vocabularies to (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -30,14 +31,31 @@ pub struct Args {
     /// Tokens seen fewer times in train and pretrain become <unk>.
     #[arg(long, default_value_t = PrepareConfig::default().min_freq)]
     min_freq: usize,
+    /// Largest size of each vocabulary; the most frequent tokens stay.
+    #[arg(long)]
+    max_vocab: Option<usize>,
+    /// Prompts without slots: quoted names and strings stay words (the ablation baseline).
+    #[arg(long)]
+    no_slots: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.dev_fraction) {
         bail!("--dev-fraction must be in [0, 1), got {}", args.dev_fraction);
     }
-    let files = read_sources(&args.data)?;
-    let config = PrepareConfig { seed: args.seed, dev_fraction: args.dev_fraction, min_freq: args.min_freq };
+    let mut files = Vec::new();
+    for dir in &args.data {
+        files.extend(read_sources(dir)?);
+    }
+    // By kind then name: the order in which deduplication keeps the first of equal pairs.
+    files.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    let config = PrepareConfig {
+        seed: args.seed,
+        dev_fraction: args.dev_fraction,
+        min_freq: args.min_freq,
+        max_vocab: args.max_vocab,
+        slots: !args.no_slots,
+    };
     let prepared = prepare::prepare(&files, &config);
     write(&prepared, &args.out)?;
     let text = if args.json {
@@ -52,7 +70,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
 }
 
-/// The files of `dir` that a `SourceKind` names, by kind then name (the order deduplication keeps).
+/// The files of `dir` that a `SourceKind` names.
 fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
     let entries = fs::read_dir(dir)
         .with_context(|| format!("cannot read the data folder {} (pass --data DIR)", dir.display()))?;
@@ -77,7 +95,6 @@ fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
             dir.display()
         );
     }
-    files.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(files)
 }
 

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Context;
-use nl2py::data::prepare::{Example, Split};
+use nl2py::data::prepare::{Example, PrepareConfig, Report, Split};
 use nl2py::text::vocab::Vocab;
 
 pub fn read_vocab(dir: &Path, side: &str) -> anyhow::Result<Vocab> {
@@ -25,4 +25,13 @@ pub fn read_split(dir: &Path, split: Split) -> anyhow::Result<Vec<Example>> {
                 .with_context(|| format!("{} line {}: not a prepared example", path.display(), n + 1))
         })
         .collect()
+}
+
+/// How the folder was prepared; folders from before the config was recorded took the defaults.
+pub fn read_config(dir: &Path) -> anyhow::Result<PrepareConfig> {
+    let path = dir.join("report.json");
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (run `nl2py prepare` first)", path.display()))?;
+    let report: Report = serde_json::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    Ok(report.config.unwrap_or_default())
 }

@@ -19,13 +19,17 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Runs `nl2py prepare --json` and returns the parsed report.
 fn prepare(data: &Path, out: &Path) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_nl2py"))
-        .args(["prepare", "--json", "--data"])
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
+    prepare_with(&[data], out, &[])
+}
+
+/// `nl2py prepare --json` on several data folders, with more options.
+fn prepare_with(data: &[&Path], out: &Path, options: &[&str]) -> Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nl2py"));
+    command.args(["prepare", "--json", "--out"]).arg(out).args(options);
+    for folder in data {
+        command.arg("--data").arg(folder);
+    }
+    let output = command.output().unwrap();
     assert!(output.status.success(), "prepare failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("--json prints JSON")
 }
@@ -192,7 +196,37 @@ fn mined_pairs_become_pretraining_pairs() {
     assert_eq!(records[0]["snippet"], "def shout(text):\n    return text.upper()\n");
     assert_eq!(records[0]["source"], "pkg/strings.py:1");
 
-    // `prepare` reads it as pretraining pairs.
-    let report = prepare(&data, &temp_dir("mine-prepared"));
+    // `prepare` reads it as pretraining pairs, beside the data of another folder, and a vocabulary
+    // cap holds.
+    let out = temp_dir("mine-prepared");
+    let report = prepare_with(&[&fixtures(), &data], &out, &["--max-vocab", "40"]);
     assert_eq!(kept(source(&report, "mined-tree.jsonl"), "pretrain"), 1);
+    assert_eq!(kept(source(&report, "conala-test.json"), "test"), 6);
+    assert_eq!(
+        (report["prompt_vocab_size"].as_u64(), report["code_vocab_size"].as_u64()),
+        (Some(40), Some(40))
+    );
+    let code_vocab =
+        Vocab::from_json(&std::fs::read_to_string(out.join("vocab-code.json")).unwrap()).unwrap();
+    assert_eq!(code_vocab.len(), 40);
+}
+
+#[test]
+fn without_slots_quoted_spans_stay_words() {
+    let out = temp_dir("no-slots");
+    let report = prepare_with(&[&fixtures()], &out, &["--no-slots"]);
+    assert_eq!(report["config"]["slots"], false);
+    let examples: Vec<Value> =
+        ["train", "dev", "test"].iter().flat_map(|s| lines(&out.join(format!("{s}.jsonl")))).collect();
+    assert!(examples.iter().all(|e| e["slots"].as_array().unwrap().is_empty()));
+    let tokens = |e: &Value| {
+        e["prompt_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(examples.iter().any(|e| tokens(e).contains(&"`".to_string())), "backticks stay as punctuation");
+    assert!(examples.iter().all(|e| !tokens(e).iter().any(|t| t.starts_with("var_"))));
 }

@@ -54,6 +54,18 @@ fn train(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
 }
 
+/// The fixture data sets prepared into a fresh folder, every token in the vocabularies.
+fn prepared(name: &str) -> PathBuf {
+    let data = temp(name);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+    data
+}
+
+fn run_train(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> String {
+    ok(&train(data, out, epochs, extra).iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn epochs_logged(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("epochs.jsonl"))
         .unwrap_or_default()
@@ -64,9 +76,7 @@ fn epochs_logged(run: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_killed_run_resumes_and_the_result_ships() {
-    let data = temp("data");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
-    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+    let data = prepared("data");
 
     // Start an 8-epoch run and kill it hard once its second checkpoint is being written.
     let run = temp("run");
@@ -90,7 +100,7 @@ fn a_killed_run_resumes_and_the_result_ships() {
 
     let again = nl2py(&train(&data, &run, "8", &[]).iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!again.status.success(), "a second run into the same folder needs --resume");
-    let resumed = ok(&train(&data, &run, "8", &["--resume"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let resumed = run_train(&data, &run, "8", &["--resume"]);
     assert!(resumed.contains(&format!("after epoch {}", newest - 1)), "newest {newest}: {resumed}");
     let epochs: Vec<u64> = epochs_logged(&run).iter().map(|r| r["epoch"].as_u64().unwrap()).collect();
     assert_eq!(epochs.last(), Some(&8), "{epochs:?}");
@@ -131,6 +141,21 @@ fn a_killed_run_resumes_and_the_result_ships() {
         "12",
     ]))
     .unwrap();
+    let reranked: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&data),
+        "--json",
+        "--max-tokens",
+        "12",
+        "--beam",
+        "3",
+        "--rerank",
+    ]))
+    .unwrap();
+    assert_eq!(reranked.as_array().unwrap().len(), scores.as_array().unwrap().len());
     let names: Vec<&str> = scores.as_array().unwrap().iter().map(|r| r["split"].as_str().unwrap()).collect();
     assert!(names.contains(&"conala-test") && names.contains(&"conala-dev"), "{names:?}");
     assert!(scores[0]["bleu"].as_f64().unwrap() >= 0.0);
@@ -147,12 +172,10 @@ fn a_killed_run_resumes_and_the_result_ships() {
 
 #[test]
 fn the_same_seed_gives_the_same_losses() {
-    let data = temp("seed-data");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
-    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+    let data = prepared("seed-data");
     let losses = |name: &str| {
         let run = temp(name);
-        ok(&train(&data, &run, "2", &[]).iter().map(String::as_str).collect::<Vec<_>>());
+        run_train(&data, &run, "2", &[]);
         epochs_logged(&run)
             .iter()
             .map(|r| (r["metrics"]["train Loss"].clone(), r["metrics"]["valid Loss"].clone()))
@@ -163,9 +186,7 @@ fn the_same_seed_gives_the_same_losses() {
 
 #[test]
 fn training_stops_once_dev_bleu_stops_improving() {
-    let data = temp("stop-data");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
-    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+    let data = prepared("stop-data");
     // A learning rate this small leaves dev BLEU where it starts, so patience 1 ends the run
     // after the second epoch of six.
     let run = temp("stop");
@@ -176,4 +197,49 @@ fn training_stops_once_dev_bleu_stops_improving() {
     let epochs: Vec<u64> = epochs_logged(&run).iter().map(|r| r["epoch"].as_u64().unwrap()).collect();
     assert_eq!(epochs, [1, 2], "early stopping should end the run after epoch 2");
     assert!(run.join("model.nl2py").exists(), "a stopped run still writes its best model");
+}
+
+#[test]
+fn a_code_language_model_starts_pair_pretraining_which_starts_fine_tuning() {
+    let data = prepared("chain-data");
+    let lm = temp("chain-lm");
+    let said = run_train(&data, &lm, "2", &["--corpus", "code"]);
+    assert!(said.contains("code of train and pretrain:"), "{said}");
+    let losses: Vec<String> =
+        epochs_logged(&lm).iter().map(|r| r["metrics"]["valid Loss"].as_str().unwrap().to_string()).collect();
+    assert_eq!(losses.len(), 2, "{losses:?}");
+    assert!(lm.join("model.nl2py").exists());
+
+    let pretrained = temp("chain-pretrain");
+    let said = run_train(
+        &data,
+        &pretrained,
+        "1",
+        &["--corpus", "pretrain", "--init-from", s(&lm), "--init-decoder-only"],
+    );
+    assert!(said.contains("pretrain: ") && said.contains("Decoder)"), "{said}");
+    let tuned = temp("chain-tune");
+    let bundle = lm.join("model.nl2py");
+    let said = run_train(&data, &tuned, "1", &["--init-from", s(&pretrained), "--longest-code", "20"]);
+    assert!(said.contains("All)") && said.contains("more than 20 code tokens left out"), "{said}");
+    ok(&["generate", "--model", s(&tuned.join("model.nl2py")), "do task 3 with list `xs`"]);
+
+    // Weights trained on other vocabularies are refused, with the reason.
+    let other = temp("chain-other-data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+    ok(&["prepare", "--data", s(&fixtures), "--out", s(&other), "--min-freq", "1", "--max-vocab", "30"]);
+    let refused = nl2py(
+        &train(&other, &temp("chain-refused"), "1", &["--init-from", s(&bundle)])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("other vocabularies"));
+}
+
+#[test]
+fn generate_without_a_model_uses_the_shipped_one() {
+    let code = ok(&["generate", "sort list `xs` in reverse order"]);
+    assert!(code.contains("xs"), "{code}");
 }

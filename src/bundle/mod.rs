@@ -44,8 +44,15 @@ struct Header {
     prompt_vocab: Vocab,
     code_vocab: Vocab,
     precision: Precision,
+    /// Prompts are tokenized with slots (bundles from before this field: yes).
+    #[serde(default = "yes")]
+    slots: bool,
     /// Free-form facts about the model (training command, data, metrics).
     metadata: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn bundle_error(message: impl Into<String>) -> Error {
@@ -69,6 +76,7 @@ pub fn export(
         prompt_vocab: translator.prompt_vocab.clone(),
         code_vocab: translator.code_vocab.clone(),
         precision,
+        slots: translator.slots,
         metadata,
     };
     let header = serde_json::to_vec(&header).map_err(|e| bundle_error(e.to_string()))?;
@@ -89,6 +97,7 @@ pub struct BundleInfo {
     pub format_version: u32,
     pub config: Seq2SeqConfig,
     pub precision: Precision,
+    pub slots: bool,
     pub prompt_vocab_size: usize,
     pub code_vocab_size: usize,
     pub weights_bytes: usize,
@@ -134,6 +143,7 @@ pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
     Ok(BundleInfo {
         format_version: FORMAT_VERSION,
         precision: header.precision,
+        slots: header.slots,
         prompt_vocab_size: header.prompt_vocab.len(),
         code_vocab_size: header.code_vocab.len(),
         config: header.config,
@@ -156,6 +166,7 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
         config: header.config,
         prompt_vocab: header.prompt_vocab,
         code_vocab: header.code_vocab,
+        slots: header.slots,
         device: device.clone(),
     })
 }

@@ -34,6 +34,20 @@ impl EncodedExample {
         code.truncate(max_code_len.saturating_sub(1));
         Self { prompt, code, slots: example.slots.clone(), reference: example.snippet.clone() }
     }
+
+    /// An example's code alone, for a code language model: the prompt is a lone `<bos>` and code
+    /// longer than `window` tokens becomes consecutive windows of at most `window` tokens.
+    pub fn code_windows(example: &Example, code_vocab: &Vocab, window: usize) -> Vec<Self> {
+        let code = code_vocab.encode(&example.code_tokens);
+        code.chunks(window.max(1))
+            .map(|chunk| Self {
+                prompt: vec![BOS_ID],
+                code: chunk.to_vec(),
+                slots: Slots::default(),
+                reference: String::new(),
+            })
+            .collect()
+    }
 }
 
 /// A batch as tensors, right-padded with `<pad>`.
@@ -119,6 +133,23 @@ mod tests {
         let target: Vec<i64> = batch.code_target.into_data().try_into_vec_as().unwrap();
         assert_eq!(input, [1, 7, 7, 1, 7, 0]);
         assert_eq!(target, [7, 7, 2, 7, 2, 0]);
+    }
+
+    #[test]
+    fn long_code_becomes_windows() {
+        let vocab = Vocab::build(&[("x".to_string(), 5)].into_iter().collect(), 1);
+        let example = Example {
+            source: "s".into(),
+            id: "1".into(),
+            prompt: "p".into(),
+            snippet: String::new(),
+            prompt_tokens: vec!["p".into()],
+            code_tokens: vec!["x".into(); 7],
+            slots: Slots::default(),
+        };
+        let windows = EncodedExample::code_windows(&example, &vocab, 3);
+        assert_eq!(windows.iter().map(|w| w.code.len()).collect::<Vec<_>>(), [3, 3, 1]);
+        assert!(windows.iter().all(|w| w.prompt == [BOS_ID] && w.code.iter().all(|&id| id == vocab.id("x"))));
     }
 
     #[test]

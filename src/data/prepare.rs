@@ -51,11 +51,21 @@ pub struct PrepareConfig {
     pub dev_fraction: f64,
     /// Tokens seen fewer times in train and pretrain become `<unk>`.
     pub min_freq: usize,
+    /// Largest size of each vocabulary, specials and slots included; the most frequent tokens stay.
+    #[serde(default)]
+    pub max_vocab: Option<usize>,
+    /// Quoted spans of prompts become slots (see [`prompt`]); false is the ablation baseline.
+    #[serde(default = "yes")]
+    pub slots: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for PrepareConfig {
     fn default() -> Self {
-        Self { seed: 42, dev_fraction: 0.1, min_freq: 2 }
+        Self { seed: 42, dev_fraction: 0.1, min_freq: 2, max_vocab: None, slots: true }
     }
 }
 
@@ -201,7 +211,11 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
                     Vec::new()
                 }
             };
-            let prompt = prompt::tokenize(&raw.prompt);
+            let prompt = if config.slots {
+                prompt::tokenize(&raw.prompt)
+            } else {
+                prompt::tokenize_without_slots(&raw.prompt)
+            };
             by_kind.entry(source.kind).or_default().push(Candidate { file, raw, prompt, code_tokens });
         }
     }
@@ -254,8 +268,19 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
     }
 
     let training = || [Split::Train, Split::Pretrain].into_iter().flat_map(|s| &splits[&s]);
-    let prompt_vocab = Vocab::build(&count(training().map(|e| &e.prompt_tokens)), config.min_freq);
-    let code_vocab = Vocab::build(&count(training().map(|e| &e.code_tokens)), config.min_freq);
+    let vocab = |tokens: &dyn Fn(&Example) -> &Vec<String>| {
+        let vocab = Vocab::build(&count(training().map(tokens)), config.min_freq);
+        match config.max_vocab {
+            // A cap drops pretrain-only tokens first: the train split's are what fine-tuning needs.
+            Some(max) => {
+                let in_train = count(splits[&Split::Train].iter().map(tokens));
+                vocab.truncated(max, |t| in_train.contains_key(t))
+            }
+            None => vocab,
+        }
+    };
+    let prompt_vocab = vocab(&|e| &e.prompt_tokens);
+    let code_vocab = vocab(&|e| &e.code_tokens);
     let split_reports = splits
         .iter()
         .map(|(&split, examples)| {

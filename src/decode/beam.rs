@@ -24,6 +24,7 @@ impl BeamSearch {
         log_prob / ((5.0 + length as f32) / 6.0).powf(self.length_penalty)
     }
 
+    /// The finished hypotheses, best first (never empty).
     pub async fn run(
         &self,
         model: &Seq2Seq,
@@ -31,7 +32,7 @@ impl BeamSearch {
         device: &Device,
         attention: bool,
         watch: &mut impl Watch,
-    ) -> Result<Hypothesis> {
+    ) -> Result<Vec<Hypothesis>> {
         let mut live = vec![Live { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
         let mut finished: Vec<Hypothesis> = Vec::new();
         for step in 0..self.max_tokens {
@@ -89,10 +90,10 @@ impl BeamSearch {
             state = state.select(&rows);
             live = next;
         }
-        Ok(finished.into_iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap_or(Hypothesis {
-            ids: Vec::new(),
-            score: f32::NEG_INFINITY,
-            attention: Vec::new(),
-        }))
+        if finished.is_empty() {
+            finished.push(Hypothesis { ids: Vec::new(), score: f32::NEG_INFINITY, attention: Vec::new() });
+        }
+        finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(finished)
     }
 }

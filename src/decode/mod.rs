@@ -8,6 +8,7 @@ mod sample;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::is_valid_python;
 use crate::model::{DecoderState, Seq2Seq, Seq2SeqConfig};
 use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab};
 use crate::text::{code, prompt};
@@ -34,11 +35,15 @@ pub struct GenerateOptions {
     pub max_tokens: usize,
     /// Keep the cross-attention weights of every step (costs a read per step).
     pub attention: bool,
+    /// Of a beam's finished candidates, take the best one that Python can parse (the best
+    /// one when none does). Greedy search and sampling have a single candidate.
+    #[serde(default)]
+    pub prefer_parseable: bool,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self { search: Search::Greedy, max_tokens: 200, attention: false }
+        Self { search: Search::Greedy, max_tokens: 200, attention: false, prefer_parseable: false }
     }
 }
 
@@ -126,6 +131,9 @@ pub struct Translator {
     pub config: Seq2SeqConfig,
     pub prompt_vocab: Vocab,
     pub code_vocab: Vocab,
+    /// Prompts are tokenized with slots ([`prompt::tokenize`]), as the model was trained; false
+    /// for the ablation baseline ([`prompt::tokenize_without_slots`]).
+    pub slots: bool,
     pub device: Device,
 }
 
@@ -191,6 +199,11 @@ pub(crate) async fn step_rows(
 }
 
 impl Translator {
+    /// The prompt as this model reads it: with slots or without, as it was trained.
+    pub fn tokenize_prompt(&self, text: &str) -> prompt::Prompt {
+        if self.slots { prompt::tokenize(text) } else { prompt::tokenize_without_slots(text) }
+    }
+
     /// Generates Python for a prompt. An empty prompt, or one of only unknown words, is an error.
     pub async fn generate(&self, prompt_text: &str, options: &GenerateOptions) -> Result<Generation> {
         self.generate_watched(prompt_text, options, &mut ()).await
@@ -203,7 +216,7 @@ impl Translator {
         options: &GenerateOptions,
         watch: &mut impl Watch,
     ) -> Result<Generation> {
-        let prompt = prompt::tokenize(prompt_text);
+        let prompt = self.tokenize_prompt(prompt_text);
         if prompt.tokens.is_empty() {
             return Err(Error::EmptyPrompt);
         }
@@ -233,7 +246,10 @@ impl Translator {
             }
             Search::Beam { width, length_penalty } => {
                 let search = beam::BeamSearch { width: width.max(1), length_penalty, max_tokens };
-                search.run(&self.model, state, &self.device, options.attention, watch).await?
+                let ranked = search.run(&self.model, state, &self.device, options.attention, watch).await?;
+                choose(ranked, options.prefer_parseable, |h| {
+                    is_valid_python(&code_from_tokens(&self.code_vocab.decode(&h.ids), &prompt.slots))
+                })
             }
         };
         let output_tokens = self.code_vocab.decode(&best.ids);
@@ -257,6 +273,17 @@ impl Translator {
             attention,
         })
     }
+}
+
+/// The answer among hypotheses ranked best first: the best, or with `prefer_parseable` the best
+/// that `parses` (the best when none does).
+fn choose(
+    ranked: Vec<Hypothesis>,
+    prefer_parseable: bool,
+    parses: impl Fn(&Hypothesis) -> bool,
+) -> Hypothesis {
+    let pick = if prefer_parseable { ranked.iter().position(parses).unwrap_or(0) } else { 0 };
+    ranked.into_iter().nth(pick).expect("a search returns at least one hypothesis")
 }
 
 /// Python source from generated code tokens: the prompt's names and strings put back, detokenized.
@@ -308,6 +335,19 @@ pub async fn greedy_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reranking_takes_the_best_candidate_that_parses() {
+        let ranked = || {
+            [3, 1, 2, 4]
+                .map(|id| Hypothesis { ids: vec![id], score: -(id as f32), attention: Vec::new() })
+                .into()
+        };
+        let even = |h: &Hypothesis| h.ids[0].is_multiple_of(2);
+        assert_eq!(choose(ranked(), false, even).ids, [3]);
+        assert_eq!(choose(ranked(), true, even).ids, [2]);
+        assert_eq!(choose(ranked(), true, |_| false).ids, [3], "none parses: the best");
+    }
 
     #[test]
     fn attention_means_pick_layers_and_heads() {

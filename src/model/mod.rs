@@ -4,8 +4,10 @@
 
 mod attention;
 mod layers;
+mod transfer;
 
 pub use attention::KeyValues;
+pub use transfer::Transfer;
 
 use burn::config::Config;
 use burn::module::{Initializer, Module};

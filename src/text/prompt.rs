@@ -64,6 +64,14 @@ pub fn tokenize(text: &str) -> Prompt {
     Prompt { tokens, slots }
 }
 
+/// Tokenizes a prompt without slots: quotes and backticks are punctuation and what they hold
+/// ordinary words (the ablation baseline; the model must then spell names and strings itself).
+pub fn tokenize_without_slots(text: &str) -> Prompt {
+    let mut tokens = Vec::new();
+    push_words(text, &mut tokens);
+    Prompt { tokens, slots: Slots::default() }
+}
+
 /// A span opening at `start`: `` `…` `` or `'…'`/`"…"` where the quote is not an apostrophe
 /// (`don't`, `` `x`'s ``). Returns its text, the index after it and its kind.
 fn quoted_span(chars: &[char], start: usize) -> Option<(String, usize, SlotKind)> {
@@ -250,6 +258,13 @@ mod tests {
         );
         assert_eq!(p.slots.0[1], Slot { token: "str_0".into(), kind: SlotKind::Str, text: "a b".into() });
         assert_eq!(p.slots.0[2].text, "x");
+    }
+
+    #[test]
+    fn without_slots_quotes_are_punctuation() {
+        let p = tokenize_without_slots("split `My_list` on 'a b'");
+        assert_eq!(p.tokens, strings(&["split", "`", "my_list", "`", "on", "'", "a", "b", "'"]));
+        assert!(p.slots.is_empty());
     }
 
     #[test]

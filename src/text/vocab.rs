@@ -70,6 +70,19 @@ impl Vocab {
         Self { tokens, ids }
     }
 
+    /// At most `max` tokens: specials and slots always, then the tokens `first` picks, then the
+    /// rest, each group in its order of frequency.
+    pub fn truncated(self, max: usize, first: impl Fn(&str) -> bool) -> Self {
+        let fixed = SPECIALS.len() + 2 * MAX_SLOTS;
+        let (head, rest) = self.tokens.split_at(fixed);
+        let (mut tokens, others): (Vec<String>, Vec<String>) = rest.iter().cloned().partition(|t| first(t));
+        tokens.extend(others);
+        tokens.truncate(max.saturating_sub(fixed));
+        let tokens: Vec<String> = head.iter().cloned().chain(tokens).collect();
+        let ids = tokens.iter().cloned().zip(0..).collect();
+        Self { tokens, ids }
+    }
+
     pub fn len(&self) -> usize {
         self.tokens.len()
     }
@@ -122,6 +135,14 @@ mod tests {
         assert!(v.id("c") < v.id("a") && v.id("a") < v.id("b"));
         assert_eq!(v.id("rare"), UNK_ID);
         assert_eq!(v.token(10_000), UNK);
+
+        let base = 4 + 2 * MAX_SLOTS;
+        let capped = v.clone().truncated(base + 2, |_| false);
+        assert_eq!(capped.len(), base + 2);
+        assert_eq!((capped.id("c"), capped.id("a"), capped.id("b")), (base, base + 1, UNK_ID));
+        let preferred = v.clone().truncated(base + 2, |t| t == "b");
+        assert_eq!((preferred.id("b"), preferred.id("c"), preferred.id("a")), (base, base + 1, UNK_ID));
+        assert_eq!(v.truncated(1, |_| true).len(), base, "specials and slots always stay");
     }
 
     #[test]

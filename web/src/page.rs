@@ -125,7 +125,8 @@ impl Ui {
                 length_penalty: 1.0,
             },
         };
-        GenerateOptions { search, max_tokens, attention: true }
+        // A beam's answer is the best candidate that parses, when one does.
+        GenerateOptions { search, max_tokens, attention: true, prefer_parseable: true }
     }
 
     /// Shows code with highlighting: one span per token, text only.
@@ -330,7 +331,7 @@ impl App {
         let started = engine::now_ms();
         let mut watch = PageWatch {
             app: self,
-            slots: prompt::tokenize(&text).slots,
+            slots: engine.translator.tokenize_prompt(&text).slots,
             started,
             first_token_ms: None,
             last_yield: started,

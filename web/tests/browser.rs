@@ -21,7 +21,7 @@ const PROMPTS: &[&str] = &[
 ];
 
 fn greedy(max_tokens: usize) -> GenerateOptions {
-    GenerateOptions { search: Search::Greedy, max_tokens, attention: true }
+    GenerateOptions { search: Search::Greedy, max_tokens, attention: true, ..Default::default() }
 }
 
 async fn generate(engine: &Engine, prompt: &str, options: &GenerateOptions) -> Result<Generation, String> {
@@ -45,7 +45,7 @@ async fn the_cpu_backend_generates_with_attention() {
     let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
     for prompt in PROMPTS {
         for search in [Search::Greedy, Search::Beam { width: 3, length_penalty: 1.0 }] {
-            let options = GenerateOptions { search, max_tokens: 24, attention: true };
+            let options = GenerateOptions { search, max_tokens: 24, attention: true, ..Default::default() };
             let generation = generate(&engine, prompt, &options).await.unwrap();
             assert!(!generation.ids.is_empty() && generation.ids.len() <= 24, "{prompt}: {generation:?}");
             check_attention(&generation);

@@ -14,9 +14,9 @@ use anyhow::{Context, bail};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::lr_scheduler::{LrSchedulerConfig, LrSchedulerRecord};
 use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
 use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
+use burn::lr_scheduler::{LrSchedulerConfig, LrSchedulerRecord};
 use burn::optim::{AdamWConfig, OptimizerRecord};
 use burn::store::{BurnpackStore, ModuleRecord, ModuleSnapshot};
 use burn::tensor::Device;
@@ -33,11 +33,11 @@ use burn::train::{
 use nl2py::data::batch::{EncodedExample, bucket};
 use nl2py::data::prepare::Split;
 use nl2py::decode::Translator;
-use nl2py::model::Seq2SeqConfig;
+use nl2py::model::{Seq2SeqConfig, Transfer};
 use nl2py::train::{BucketBatcher, Objective, Trainee};
 use serde::{Deserialize, Serialize};
 
-use crate::prepared::{read_split, read_vocab};
+use crate::prepared::{read_config, read_split, read_vocab};
 use progress::{EpochRecord, PlainProgress};
 
 #[derive(clap::Args)]
@@ -59,9 +59,40 @@ pub struct Args {
     settings: Settings,
 }
 
+/// What a run learns from.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Corpus {
+    /// The train split's pairs (CoNaLa train and English–Python).
+    #[default]
+    Train,
+    /// The pretrain split's pairs (API docs, mined): whole-model pretraining.
+    Pretrain,
+    /// The code of every train and pretrain pair, without prompts: a decoder-only language
+    /// model of Python whose decoder then starts a seq2seq run (`--init-decoder-only`).
+    Code,
+}
+
 /// Everything that defines a run; saved as `run.json` so that `--resume` continues it exactly.
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
+    #[arg(long, value_enum, default_value_t = Corpus::Train)]
+    #[serde(default)]
+    corpus: Corpus,
+    /// Leave out training pairs with more code tokens than this (default: --max-code-len − 1,
+    /// what fits). Without it, `--corpus code` cuts long code into windows instead.
+    #[arg(long)]
+    #[serde(default)]
+    longest_code: Option<usize>,
+    /// Start from this model's weights (a bundle or a run folder on the same prepared data).
+    #[arg(long)]
+    #[serde(default)]
+    init_from: Option<PathBuf>,
+    /// Copy only what a code language model learned: code embeddings, the decoder's
+    /// self-attention and feed-forward blocks, the output; not the encoder or cross-attention.
+    #[arg(long, requires = "init_from")]
+    #[serde(default)]
+    init_decoder_only: bool,
     #[arg(long, default_value_t = 30)]
     epochs: usize,
     /// Peak learning rate, reached after the warm-up, then decayed linearly to zero at the end.
@@ -168,14 +199,25 @@ fn checkpoint_epochs(run: &Path) -> Vec<usize> {
     epochs
 }
 
-/// The validated epoch with the best dev BLEU among those whose checkpoint is still there.
-fn best_epoch(run: &Path) -> anyhow::Result<(usize, f64)> {
+/// The validated epoch with the best dev score among those whose checkpoint is still there: the
+/// highest BLEU, or for a code language model the lowest loss. Returns the epoch and its score.
+fn best_epoch(run: &Path, corpus: Corpus) -> anyhow::Result<(usize, f64)> {
     let kept = checkpoint_epochs(run);
     let text = fs::read_to_string(run.join(EPOCHS_FILE)).unwrap_or_default();
+    let score = |r: &EpochRecord| -> Option<f64> {
+        match corpus {
+            Corpus::Code => {
+                // "epoch 3.10 - batch 3.66": the epoch's mean loss, negated so higher is better.
+                let loss = r.metrics.get("valid Loss")?.strip_prefix("epoch ")?.split(' ').next()?;
+                Some(-loss.parse::<f64>().ok()?)
+            }
+            _ => r.metrics.get("valid BLEU")?.parse().ok(),
+        }
+    };
     text.lines()
         .filter_map(|l| serde_json::from_str::<EpochRecord>(l).ok())
         .filter(|r| kept.contains(&r.epoch))
-        .filter_map(|r| Some((r.epoch, r.metrics.get("valid BLEU")?.parse::<f64>().ok()?)))
+        .filter_map(|r| Some((r.epoch, score(&r)?)))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .or_else(|| kept.last().map(|&e| (e, f64::NAN)))
         .context("the run has no checkpoint yet")
@@ -187,7 +229,7 @@ pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usi
         &fs::read_to_string(run.join(RUN_FILE))
             .with_context(|| format!("{} is not a run folder", run.display()))?,
     )?;
-    let (epoch, _) = best_epoch(run)?;
+    let (epoch, _) = best_epoch(run, run_file.settings.corpus)?;
     let objective = Objective { label_smoothing: 0.0, max_valid_tokens: 0 };
     let mut trainee = Trainee::new(run_file.model.init(device), objective);
     let path = checkpoint_path(run, epoch);
@@ -199,6 +241,7 @@ pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usi
         config: run_file.model,
         prompt_vocab: read_vocab(&run_file.data, "prompt")?,
         code_vocab: read_vocab(&run_file.data, "code")?,
+        slots: read_config(&run_file.data)?.slots,
         device: device.clone(),
     };
     Ok((translator, epoch))
@@ -244,26 +287,69 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .map(|e| EncodedExample::new(e, &prompt_vocab, &code_vocab, s.max_prompt_len, s.max_code_len))
             .collect())
     };
-    let all_train = encode(Split::Train)?;
-    let train_count = all_train.len();
-    // Code cut to fit would teach outputs that stop mid-statement: such examples are left out.
-    let train: Vec<EncodedExample> =
-        all_train.into_iter().filter(|e| e.code.len() < s.max_code_len - 1).collect();
-    let dev = encode(Split::Dev)?;
-    println!(
-        "train: {} examples ({} longer than {} code tokens left out), dev: {} examples",
-        train.len(),
-        train_count - train.len(),
-        s.max_code_len - 1,
-        dev.len()
-    );
+    let window = s.max_code_len - 1;
+    let code_of = |splits: &[Split]| -> anyhow::Result<Vec<EncodedExample>> {
+        let mut windows = Vec::new();
+        for &split in splits {
+            for example in read_split(&run_file.data, split)? {
+                if s.longest_code.is_none_or(|longest| example.code_tokens.len() <= longest) {
+                    windows.extend(EncodedExample::code_windows(&example, &code_vocab, window));
+                }
+            }
+        }
+        Ok(windows)
+    };
+    let (train, dev) = match s.corpus {
+        Corpus::Train | Corpus::Pretrain => {
+            let split = if s.corpus == Corpus::Train { Split::Train } else { Split::Pretrain };
+            let all = encode(split)?;
+            let count = all.len();
+            // Code cut to fit would teach outputs that stop mid-statement: such pairs are left out.
+            // (Encoding cuts code at `window` tokens, so a pair of exactly `window` may be cut.)
+            let longest = s.longest_code.unwrap_or(window - 1).min(window - 1);
+            let kept: Vec<EncodedExample> = all.into_iter().filter(|e| e.code.len() <= longest).collect();
+            println!(
+                "{}: {} pairs ({} with more than {longest} code tokens left out)",
+                split.name(),
+                kept.len(),
+                count - kept.len(),
+            );
+            (kept, encode(Split::Dev)?)
+        }
+        Corpus::Code => {
+            let code = code_of(&[Split::Train, Split::Pretrain])?;
+            // Dev is never trained on: it only measures the loss.
+            let tokens: usize = code.iter().map(|e| e.code.len()).sum();
+            println!(
+                "code of train and pretrain: {} windows of at most {window} tokens, {tokens} tokens",
+                code.len()
+            );
+            (code, code_of(&[Split::Dev])?)
+        }
+    };
+    println!("dev: {} examples", dev.len());
     let train_batches = bucket(train, s.batch_tokens, s.max_batch);
     let dev_batches = bucket(dev, s.batch_tokens, s.max_batch);
     let steps = train_batches.len() * s.epochs;
 
     device.seed(s.seed);
-    let objective = Objective { label_smoothing: s.label_smoothing, max_valid_tokens: s.valid_max_tokens };
-    let trainee = Trainee::new(run_file.model.init(&device.clone().autodiff()), objective);
+    // A code language model has no prompt to translate: validation measures its loss alone.
+    let max_valid_tokens = if s.corpus == Corpus::Code { 0 } else { s.valid_max_tokens };
+    let objective = Objective { label_smoothing: s.label_smoothing, max_valid_tokens };
+    let mut model = run_file.model.init(&device.clone().autodiff());
+    if let (Some(from), None) = (&s.init_from, resume_from) {
+        let source = crate::model_file::load(from, &device)?;
+        if source.prompt_vocab != prompt_vocab || source.code_vocab != *code_vocab {
+            bail!(
+                "{} was trained on other vocabularies: prepare both runs from the same folder",
+                from.display()
+            );
+        }
+        let transfer = if s.init_decoder_only { Transfer::Decoder } else { Transfer::All };
+        let copied = model.copy_weights(&source.model, transfer)?;
+        println!("started from {} ({copied} tensors, {transfer:?})", from.display());
+    }
+    let trainee = Trainee::new(model, objective);
     let train_loader = DataLoaderBuilder::new(BucketBatcher)
         .batch_size(1)
         .shuffle(s.seed)
@@ -294,29 +380,44 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("learning-rate schedule: {e}"))?;
 
     let bleu = bleu::CorpusBleu::new(code_vocab.clone());
+    // The best epoch and early stopping follow dev BLEU; a code language model's, dev loss.
+    let stopping = StoppingCondition::NoImprovementSince { n_epochs: s.patience };
+    let (best_checkpoint, early_stopping) = if s.corpus == Corpus::Code {
+        let loss = LossMetric::new();
+        (
+            MetricCheckpointingStrategy::new(&loss, Aggregate::Mean, Direction::Lowest, MetricSplit::Valid),
+            MetricEarlyStoppingStrategy::new(
+                &loss,
+                Aggregate::Mean,
+                Direction::Lowest,
+                MetricSplit::Valid,
+                stopping,
+            ),
+        )
+    } else {
+        (
+            MetricCheckpointingStrategy::new(&bleu, Aggregate::Mean, Direction::Highest, MetricSplit::Valid),
+            MetricEarlyStoppingStrategy::new(
+                &bleu,
+                Aggregate::Mean,
+                Direction::Highest,
+                MetricSplit::Valid,
+                stopping,
+            ),
+        )
+    };
     let mut training = SupervisedTraining::new(&args.out, train_loader, dev_loader)
         .metrics((LossMetric::new(),))
         .metric_train_numeric(LearningRateMetric::new())
-        .metric_valid_numeric(bleu.clone())
+        .metric_valid_numeric(bleu)
         .with_default_checkpointers()
         .with_checkpointing_strategy(
             ComposedCheckpointingStrategy::builder()
                 .add(KeepLastNCheckpoints::new(2))
-                .add(MetricCheckpointingStrategy::new(
-                    &bleu,
-                    Aggregate::Mean,
-                    Direction::Highest,
-                    MetricSplit::Valid,
-                ))
+                .add(best_checkpoint)
                 .build(),
         )
-        .early_stopping(MetricEarlyStoppingStrategy::new(
-            &bleu,
-            Aggregate::Mean,
-            Direction::Highest,
-            MetricSplit::Valid,
-            StoppingCondition::NoImprovementSince { n_epochs: s.patience },
-        ))
+        .early_stopping(early_stopping)
         .num_epochs(s.epochs);
     let dashboard =
         std::io::stdout().is_terminal().then(|| default_renderer(training.interrupter(), resume_from));
