@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Trains the shipped model from the data sets and writes it to model/default.nl2py:
+#   1. mine pretraining pairs from this machine's Python standard library (data/mined-stdlib.jsonl);
+#   2. prepare ../shared/data plus data/ into prepared-mined/ (vocabularies capped at 7000);
+#   3. a decoder-only language model over the code of train and pretrain pairs (runs/lm);
+#   4. whole-model pretraining on the pretrain pairs, its decoder started from the LM (runs/pretrain);
+#   5. fine-tuning on CoNaLa train + English–Python train, started from 4 (runs/tuned);
+#   6. export as f16.
+# Every stage resumes a killed run (`--resume`) and skips one that finished, so running the script
+# again after an interruption continues where it stopped. Dev and test are never trained on.
+# Environment: DATA (default ../shared/data), RUNS (default runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+RUNS=${RUNS:-runs}
+cargo build --release -q -p model-export
+nl2py=target/release/nl2py
+
+mkdir -p data "$RUNS"
+if [ ! -f data/mined-stdlib.jsonl ]; then
+  "$nl2py" mine "$(python3 -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])")" \
+    --out data/mined-stdlib.jsonl
+fi
+if [ ! -f prepared-mined/report.json ]; then
+  "$nl2py" prepare --data "$DATA" --data data --out prepared-mined --max-vocab 7000 > /dev/null
+fi
+
+# stage RUN ARGS…: trains RUN unless it has finished, resuming it when it was started.
+stage() {
+  local run=$1
+  shift
+  if [ -f "$run/model.nl2py" ]; then
+    echo "$run: finished earlier"
+    return
+  fi
+  local resume=()
+  [ -f "$run/run.json" ] && resume=(--resume)
+  local started=$SECONDS
+  "$nl2py" train --data prepared-mined --out "$run" "${resume[@]}" "$@"
+  echo "$run: $(( (SECONDS - started) / 60 )) min this time"
+}
+
+stage "$RUNS/lm" --corpus code --longest-code 64 --epochs 3 --patience 3 --warmup-steps 300
+stage "$RUNS/pretrain" --corpus pretrain --longest-code 64 --epochs 2 --patience 2 --warmup-steps 300 \
+  --init-from "$RUNS/lm" --init-decoder-only
+stage "$RUNS/tuned" --init-from "$RUNS/pretrain" --epochs 8 --lr 5e-4 --warmup-steps 200 --patience 4
+
+"$nl2py" export --model "$RUNS/tuned" --out model/default.nl2py --precision f16 \
+  --meta "trained=scripts/train-model.sh" --meta "stages=code LM, pair pretraining, fine-tuning"
+"$nl2py" export --inspect --model model/default.nl2py
