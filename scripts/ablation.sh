@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The ablation table of MODEL.md: trains what its rows need (skipping finished runs, resuming
+# killed ones) and scores each row with `nl2py eval --json` into $RUNS/ablation/ROW.json.
+# Needs scripts/train-model.sh first (runs/lm, runs/tuned, prepared-mined).
+#   baseline        no slots, train split only              runs/noslots
+#   slots           + slot canonicalisation                 runs/base
+#   python-lm       + decoder from the code LM              runs/lm-tuned
+#   pair-pretrain   + whole-model pair pretraining          runs/tuned
+#   beam            + beam search (4)                       runs/tuned
+#   rerank          + beam reranked: parseable first        runs/tuned
+#   anchor-conala   vanilla Transformer (post-norm, no slots, ~6.8 M parameters), CoNaLa alone
+# Environment: DATA (default ../shared/data), RUNS (default runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+RUNS=${RUNS:-runs}
+cargo build --release -q -p model-export
+nl2py=target/release/nl2py
+mkdir -p "$RUNS/ablation"
+
+prepare() {
+  local out=$1
+  shift
+  [ -f "$out/report.json" ] || "$nl2py" prepare --out "$out" "$@" > /dev/null
+}
+# train RUN DATA ARGS…: trains unless finished, resuming a started run.
+train() {
+  local run=$1 data=$2
+  shift 2
+  [ -f "$run/model.nl2py" ] && return
+  local resume=()
+  [ -f "$run/run.json" ] && resume=(--resume)
+  "$nl2py" train --data "$data" --out "$run" "${resume[@]}" "$@"
+}
+# score ROW RUN DATA ARGS…: eval into $RUNS/ablation/ROW.json unless done.
+score() {
+  local row=$1 run=$2 data=$3
+  shift 3
+  local out="$RUNS/ablation/$row.json"
+  [ -f "$out" ] || "$nl2py" eval --model "$run" --data "$data" --json "$@" > "$out"
+  echo "$row: $(tr -d '\n ' < "$out")"
+}
+
+base_recipe=(--epochs 12 --lr 7e-4 --warmup-steps 200 --patience 4)
+tune_recipe=(--epochs 8 --lr 5e-4 --warmup-steps 200 --patience 4)
+
+prepare prepared --data "$DATA"
+prepare prepared-noslots --data "$DATA" --no-slots
+mkdir -p data-conala
+ln -sf "$(realpath "$DATA/conala-train.json")" "$(realpath "$DATA/conala-test.json")" data-conala/
+prepare prepared-conala --data data-conala --no-slots
+
+train "$RUNS/noslots" prepared-noslots "${base_recipe[@]}"
+train "$RUNS/base" prepared "${base_recipe[@]}"
+train "$RUNS/lm-tuned" prepared-mined --init-from "$RUNS/lm" --init-decoder-only "${tune_recipe[@]}"
+train "$RUNS/conala-vanilla" prepared-conala --post-norm --d-ff 1280 "${base_recipe[@]}"
+
+score baseline "$RUNS/noslots" prepared-noslots
+score slots "$RUNS/base" prepared
+score python-lm "$RUNS/lm-tuned" prepared-mined
+score pair-pretrain "$RUNS/tuned" prepared-mined
+score beam "$RUNS/tuned" prepared-mined --beam 4
+score rerank "$RUNS/tuned" prepared-mined --beam 4 --rerank
+score anchor-conala "$RUNS/conala-vanilla" prepared-conala
+score anchor-conala-beam "$RUNS/conala-vanilla" prepared-conala --beam 4
