@@ -24,6 +24,9 @@ pub struct Args {
     /// Only check --model as a bundle and print its header.
     #[arg(long)]
     inspect: bool,
+    /// Export the mean of the run's last N checkpoints instead of its best one.
+    #[arg(long)]
+    average_last: Option<usize>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -46,7 +49,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(());
     }
-    let translator = crate::model_file::load(&args.model, &Device::flex())?;
+    let translator = match args.average_last {
+        Some(count) => {
+            let (translator, epochs) = crate::train::load_average(&args.model, count, &Device::flex())?;
+            println!("averaged the checkpoints of epochs {epochs:?}");
+            translator
+        }
+        None => crate::model_file::load(&args.model, &Device::flex())?,
+    };
     let precision = match args.precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::F16 => Precision::F16,

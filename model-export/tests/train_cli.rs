@@ -160,6 +160,17 @@ fn a_killed_run_resumes_and_the_result_ships() {
     assert!(names.contains(&"conala-test") && names.contains(&"conala-dev"), "{names:?}");
     assert!(scores[0]["bleu"].as_f64().unwrap() >= 0.0);
 
+    // The mean of the last three checkpoints exports too; more than the run keeps is refused.
+    let averaged = run.join("averaged.nl2py");
+    let said = ok(&["export", "--model", s(&run), "--out", s(&averaged), "--average-last", "3"]);
+    assert!(said.contains("averaged the checkpoints of epochs [6, 7, 8]"), "{said}");
+    ok(&["generate", "--model", s(&averaged), "do task 3 with list `xs`"]);
+    assert!(
+        !nl2py(&["export", "--model", s(&run), "--out", s(&averaged), "--average-last", "9"])
+            .status
+            .success()
+    );
+
     // A damaged bundle is refused with a message, not a panic.
     let mut bytes = std::fs::read(&bundle).unwrap();
     bytes.truncate(bytes.len() - 100);

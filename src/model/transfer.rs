@@ -1,6 +1,9 @@
-//! Copying trained weights into a new model: the start of fine-tuning from a pretrained run.
+//! Moving trained weights between models: copying them into a new model (fine-tuning from a
+//! pretrained run) and averaging the checkpoints of one run.
 
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Bytes, DType};
 
 use super::Seq2Seq;
 use crate::{Error, Result};
@@ -52,6 +55,46 @@ impl Seq2Seq {
     }
 }
 
+impl Seq2Seq {
+    /// The element-wise mean of the weights of models of one configuration (checkpoint
+    /// averaging: the mean of a run's last epochs often generalises better than any one of them).
+    pub fn average(models: &[Seq2Seq]) -> Result<Seq2Seq> {
+        let failed = |e: String| Error::Bundle(format!("cannot average the weights: {e}"));
+        let first = models.first().ok_or_else(|| failed("no models".into()))?;
+        let all: Vec<Vec<PackTensor>> = models.iter().map(|m| m.collect(None, None, false)).collect();
+        let mut mean = Vec::with_capacity(all[0].len());
+        for (i, tensor) in all[0].iter().enumerate() {
+            if tensor.dtype != DType::F32 {
+                return Err(failed(format!("{} is {:?}, not f32", tensor.name, tensor.dtype)));
+            }
+            let mut sum = vec![0.0f32; tensor.byte_len() / 4];
+            for tensors in &all {
+                let other = tensors.get(i).filter(|t| t.name == tensor.name && t.shape == tensor.shape);
+                let other = other.ok_or_else(|| failed(format!("the models differ at {}", tensor.name)))?;
+                let bytes = other.to_bytes().map_err(|e| failed(e.to_string()))?;
+                for (total, value) in sum.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *total += f32::from_le_bytes(value.try_into().expect("4 bytes"));
+                }
+            }
+            sum.iter_mut().for_each(|x| *x /= models.len() as f32);
+            let bytes = Bytes::from_elems(sum);
+            mean.push(PackTensor::new(
+                tensor.name.clone(),
+                tensor.dtype,
+                tensor.shape.clone(),
+                tensor.param_id,
+                bytes,
+            ));
+        }
+        let mut model = first.clone();
+        let result = model.apply(mean, None, None, false);
+        if !result.errors.is_empty() {
+            return Err(failed(format!("{:?}", result.errors)));
+        }
+        Ok(model)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use burn::tensor::Device;
@@ -100,6 +143,27 @@ mod tests {
         let mut all = fresh.clone();
         assert_eq!(all.copy_weights(&source, Transfer::All).unwrap(), from.len());
         assert_eq!(weights(&all), from);
+    }
+
+    #[test]
+    fn the_average_of_models_is_the_mean_of_each_weight() {
+        let device = Device::flex();
+        let models: Vec<Seq2Seq> = (0..3).map(|_| config().init(&device)).collect();
+        let mean = Seq2Seq::average(&models).unwrap();
+        let floats = |bytes: &[u8]| -> Vec<f32> {
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        };
+        let each: Vec<Vec<(String, Vec<u8>)>> = models.iter().map(weights).collect();
+        for (i, (path, averaged)) in weights(&mean).iter().enumerate() {
+            let values: Vec<Vec<f32>> = each.iter().map(|w| floats(&w[i].1)).collect();
+            for (j, got) in floats(averaged).iter().enumerate() {
+                let expected = values.iter().map(|v| v[j]).sum::<f32>() / 3.0;
+                assert!((got - expected).abs() < 1e-6, "{path}[{j}]: {got} vs {expected}");
+            }
+        }
+        assert!(Seq2Seq::average(&[]).is_err());
+        let other = Seq2SeqConfig::new(20, 31).with_d_model(16).with_heads(2).with_d_ff(32).init(&device);
+        assert!(Seq2Seq::average(&[models[0].clone(), other]).is_err());
     }
 
     #[test]

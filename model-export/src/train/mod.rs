@@ -223,28 +223,58 @@ fn best_epoch(run: &Path, corpus: Corpus) -> anyhow::Result<(usize, f64)> {
         .context("the run has no checkpoint yet")
 }
 
+fn read_run_file(run: &Path) -> anyhow::Result<RunFile> {
+    let text = fs::read_to_string(run.join(RUN_FILE))
+        .with_context(|| format!("{} is not a run folder", run.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
 /// Loads the best checkpoint of a run as a translator (used by `train`, `eval` and `export`).
 pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usize)> {
-    let run_file: RunFile = serde_json::from_str(
-        &fs::read_to_string(run.join(RUN_FILE))
-            .with_context(|| format!("{} is not a run folder", run.display()))?,
-    )?;
+    let run_file = read_run_file(run)?;
     let (epoch, _) = best_epoch(run, run_file.settings.corpus)?;
+    Ok((load_checkpoint(run, &run_file, epoch, device)?, epoch))
+}
+
+/// The mean of the last `count` checkpoints of a run (`nl2py export --average-last`); returns the
+/// epochs averaged.
+pub fn load_average(run: &Path, count: usize, device: &Device) -> anyhow::Result<(Translator, Vec<usize>)> {
+    let run_file = read_run_file(run)?;
+    let kept = checkpoint_epochs(run);
+    if count == 0 || kept.len() < count {
+        bail!("{} keeps the checkpoints of epochs {kept:?}: cannot average the last {count}", run.display());
+    }
+    let epochs = kept[kept.len() - count..].to_vec();
+    let mut translators = Vec::with_capacity(count);
+    for &epoch in &epochs {
+        translators.push(load_checkpoint(run, &run_file, epoch, device)?);
+    }
+    let models: Vec<_> = translators.iter().map(|t| t.model.clone()).collect();
+    let mut averaged = translators.swap_remove(0);
+    averaged.model = nl2py::model::Seq2Seq::average(&models)?;
+    Ok((averaged, epochs))
+}
+
+fn load_checkpoint(
+    run: &Path,
+    run_file: &RunFile,
+    epoch: usize,
+    device: &Device,
+) -> anyhow::Result<Translator> {
     let objective = Objective { label_smoothing: 0.0, max_valid_tokens: 0 };
     let mut trainee = Trainee::new(run_file.model.init(device), objective);
     let path = checkpoint_path(run, epoch);
     trainee
         .load_from(&mut BurnpackStore::from_file(&path))
         .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
-    let translator = Translator {
+    Ok(Translator {
         model: trainee.model,
-        config: run_file.model,
+        config: run_file.model.clone(),
         prompt_vocab: read_vocab(&run_file.data, "prompt")?,
         code_vocab: read_vocab(&run_file.data, "code")?,
         slots: read_config(&run_file.data)?.slots,
         device: device.clone(),
-    };
-    Ok((translator, epoch))
+    })
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -413,7 +443,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .with_default_checkpointers()
         .with_checkpointing_strategy(
             ComposedCheckpointingStrategy::builder()
-                .add(KeepLastNCheckpoints::new(2))
+                // The last three stay for `nl2py export --average-last`.
+                .add(KeepLastNCheckpoints::new(3))
                 .add(best_checkpoint)
                 .build(),
         )
