@@ -8,7 +8,8 @@
 #   pair-pretrain   + whole-model pair pretraining          runs/tuned
 #   beam            + beam search (4)                       runs/tuned
 #   rerank          + beam reranked: parseable first        runs/tuned
-#   anchor-conala   vanilla Transformer (post-norm, no slots, ~6.8 M parameters), CoNaLa alone
+#   anchor-conala   vanilla Transformer (post-norm, no slots, ~6.8 M parameters), CoNaLa alone,
+#                   greedy, and anchor-conala-beam with beam search (4)
 # Environment: DATA (default ../shared/data), RUNS (default runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,10 @@ RUNS=${RUNS:-runs}
 cargo build --release -q -p model-export
 nl2py=target/release/nl2py
 mkdir -p "$RUNS/ablation"
+if [ ! -f "$RUNS/lm/model.nl2py" ] || [ ! -f "$RUNS/tuned/model.nl2py" ]; then
+  echo "run scripts/train-model.sh first: $RUNS/lm and $RUNS/tuned are needed" >&2
+  exit 1
+fi
 
 prepare() {
   local out=$1
@@ -30,14 +35,17 @@ train() {
   [ -f "$run/model.nl2py" ] && return
   local resume=()
   [ -f "$run/run.json" ] && resume=(--resume)
-  "$nl2py" train --data "$data" --out "$run" "${resume[@]}" "$@"
+  "$nl2py" train --data "$data" --out "$run" ${resume[@]+"${resume[@]}"} "$@"
 }
 # score ROW RUN DATA ARGS…: eval into $RUNS/ablation/ROW.json unless done.
 score() {
   local row=$1 run=$2 data=$3
   shift 3
   local out="$RUNS/ablation/$row.json"
-  [ -f "$out" ] || "$nl2py" eval --model "$run" --data "$data" --json "$@" > "$out"
+  if [ ! -f "$out" ]; then
+    "$nl2py" eval --model "$run" --data "$data" --json "$@" > "$out.partial"
+    mv "$out.partial" "$out"
+  fi
   echo "$row: $(tr -d '\n ' < "$out")"
 }
 
@@ -47,7 +55,7 @@ tune_recipe=(--epochs 8 --lr 5e-4 --warmup-steps 200 --patience 4)
 prepare prepared --data "$DATA"
 prepare prepared-noslots --data "$DATA" --no-slots
 mkdir -p data-conala
-ln -sf "$(realpath "$DATA/conala-train.json")" "$(realpath "$DATA/conala-test.json")" data-conala/
+ln -sf "$(cd "$DATA" && pwd)/conala-train.json" "$(cd "$DATA" && pwd)/conala-test.json" data-conala/
 prepare prepared-conala --data data-conala --no-slots
 
 train "$RUNS/noslots" prepared-noslots "${base_recipe[@]}"

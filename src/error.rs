@@ -17,6 +17,9 @@ pub enum Error {
     /// A model bundle that cannot be loaded, and why.
     #[error("model bundle: {0}")]
     Bundle(String),
+    /// Weights that cannot be copied or averaged between models.
+    #[error("weights: {0}")]
+    Weights(String),
     /// A tensor could not be read back from the device.
     #[error("device: {0}")]
     Device(String),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use nl2py::data::batch::{Batch, EncodedExample};
 use nl2py::data::prepare::{Example, Split};
 use nl2py::decode::{GenerateOptions, Search, Translator, code_from_tokens, greedy_batch};
@@ -29,8 +29,8 @@ pub struct Args {
     beam: usize,
     #[arg(long, default_value_t = 0.6)]
     length_penalty: f32,
-    /// Rerank the beam: take the best candidate that Python can parse.
-    #[arg(long, requires = "beam")]
+    /// Rerank the beam: take the best candidate that Python can parse (needs --beam 2 or more).
+    #[arg(long)]
     rerank: bool,
     #[arg(long, default_value_t = 200)]
     max_tokens: usize,
@@ -143,7 +143,20 @@ pub fn runs_clean(code: &str, timeout_s: u64) -> bool {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = crate::devices::parse(&args.device)?.remove(0);
+    if args.rerank && args.beam < 2 {
+        bail!("--rerank chooses among a beam's candidates: give --beam 2 or more");
+    }
     let translator = crate::model_file::load(&args.model, &device)?;
+    // Greedy scoring reads the prompt tokens the folder holds: they must be tokenized as the
+    // model was trained, with slots or without.
+    if crate::prepared::read_config(&args.data)?.slots != translator.slots {
+        bail!(
+            "{} was prepared {} slots but the model was trained {} them",
+            args.data.display(),
+            if translator.slots { "without" } else { "with" },
+            if translator.slots { "with" } else { "without" }
+        );
+    }
     let mut scores = Vec::new();
     for (name, mut examples) in splits(&args.data).context("reading the prepared splits")? {
         if let Some(limit) = args.limit {

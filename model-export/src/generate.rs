@@ -16,7 +16,7 @@ pub struct Args {
     beam: usize,
     #[arg(long, default_value_t = 0.6)]
     length_penalty: f32,
-    /// Rerank the beam: take the best candidate that Python can parse.
+    /// Rerank the beam: take the best candidate that Python can parse (needs --beam 2 or more).
     #[arg(long)]
     rerank: bool,
     /// Sample at this temperature instead of searching.
@@ -57,6 +57,9 @@ pub fn search(
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    if args.rerank && (args.beam < 2 || args.temperature.is_some()) {
+        anyhow::bail!("--rerank chooses among a beam's candidates: give --beam 2 or more");
+    }
     let device = crate::devices::parse(&args.device)?.remove(0);
     let model = args.model.clone().unwrap_or_else(|| PathBuf::from(crate::model_file::SHIPPED));
     let translator = crate::model_file::load(&model, &device)?;

@@ -40,8 +40,10 @@ fn python_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut files = Vec::new();
     python_files(&args.dir, &mut files).with_context(|| format!("cannot read {}", args.dir.display()))?;
+    // Written aside and renamed at the end, so that a killed run leaves no partial file behind.
+    let partial = args.out.with_extension("partial");
     let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?,
+        std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?,
     );
     let (mut unreadable, mut without_pairs, mut pairs) = (0, 0, 0);
     let mut samples = Vec::new();
@@ -69,6 +71,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    drop(out);
+    std::fs::rename(&partial, &args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
         "{} Python files: {pairs} pairs; {without_pairs} files without documented definitions (or rejected by the tokenizer), {unreadable} not UTF-8",
         files.len()

@@ -15,6 +15,7 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Translator> {
     if path.is_dir() {
         return Ok(crate::train::load_best(path, device)?.0);
     }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the model {} (pass --model FILE)", path.display()))?;
     nl2py::bundle::load(&bytes, device).with_context(|| format!("cannot load {}", path.display()))
 }

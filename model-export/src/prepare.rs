@@ -31,7 +31,8 @@ pub struct Args {
     /// Tokens seen fewer times in train and pretrain become <unk>.
     #[arg(long, default_value_t = PrepareConfig::default().min_freq)]
     min_freq: usize,
-    /// Largest size of each vocabulary; the most frequent tokens stay.
+    /// Largest size of each vocabulary: the train split's tokens first, then the most frequent
+    /// pretraining tokens.
     #[arg(long)]
     max_vocab: Option<usize>,
     /// Prompts without slots: quoted names and strings stay words (the ablation baseline).

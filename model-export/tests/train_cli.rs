@@ -254,3 +254,32 @@ fn generate_without_a_model_uses_the_shipped_one() {
     let code = ok(&["generate", "sort list `xs` in reverse order"]);
     assert!(code.contains("xs"), "{code}");
 }
+
+#[test]
+fn a_model_trained_without_slots_reads_prompts_without_them() {
+    let data = temp("no-slots-data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+    ok(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1", "--no-slots"]);
+    let run = temp("no-slots-run");
+    run_train(&data, &run, "1", &[]);
+    let bundle = run.join("model.nl2py");
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["export", "--inspect", "--model", s(&bundle)])).unwrap();
+    assert_eq!(info["slots"], false);
+    let generated: serde_json::Value =
+        serde_json::from_str(&ok(&["generate", "--model", s(&bundle), "do task 3 with list `xs`", "--json"]))
+            .unwrap();
+    let prompt: Vec<&str> =
+        generated["prompt_tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(prompt, ["do", "task", "3", "with", "list", "`", "xs", "`"]);
+
+    // Scoring it on a folder prepared with slots would feed it tokens it never saw: refused.
+    let with_slots = prepared("no-slots-other");
+    let out = nl2py(&["eval", "--model", s(&bundle), "--data", s(&with_slots)]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("prepared with slots"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

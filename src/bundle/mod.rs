@@ -45,14 +45,10 @@ struct Header {
     code_vocab: Vocab,
     precision: Precision,
     /// Prompts are tokenized with slots (bundles from before this field: yes).
-    #[serde(default = "yes")]
+    #[serde(default = "crate::text::prompt::slots_by_default")]
     slots: bool,
     /// Free-form facts about the model (training command, data, metrics).
     metadata: BTreeMap<String, String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn bundle_error(message: impl Into<String>) -> Error {

@@ -51,16 +51,13 @@ pub struct PrepareConfig {
     pub dev_fraction: f64,
     /// Tokens seen fewer times in train and pretrain become `<unk>`.
     pub min_freq: usize,
-    /// Largest size of each vocabulary, specials and slots included; the most frequent tokens stay.
+    /// Largest size of each vocabulary, specials and slots included: the train split's tokens are
+    /// kept first, then the most frequent pretraining ones.
     #[serde(default)]
     pub max_vocab: Option<usize>,
     /// Quoted spans of prompts become slots (see [`prompt`]); false is the ablation baseline.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::text::prompt::slots_by_default")]
     pub slots: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Default for PrepareConfig {

@@ -35,8 +35,8 @@ pub struct GenerateOptions {
     pub max_tokens: usize,
     /// Keep the cross-attention weights of every step (costs a read per step).
     pub attention: bool,
-    /// Of a beam's finished candidates, take the best one that Python can parse (the best
-    /// one when none does). Greedy search and sampling have a single candidate.
+    /// Of a beam's finished candidates, take the best non-empty one that Python can parse (the
+    /// best one when none does). Greedy search and sampling have a single candidate.
     #[serde(default)]
     pub prefer_parseable: bool,
 }
@@ -248,7 +248,9 @@ impl Translator {
                 let search = beam::BeamSearch { width: width.max(1), length_penalty, max_tokens };
                 let ranked = search.run(&self.model, state, &self.device, options.attention, watch).await?;
                 choose(ranked, options.prefer_parseable, |h| {
-                    is_valid_python(&code_from_tokens(&self.code_vocab.decode(&h.ids), &prompt.slots))
+                    // An empty program parses, but answers nothing.
+                    let code = code_from_tokens(&self.code_vocab.decode(&h.ids), &prompt.slots);
+                    !code.trim().is_empty() && is_valid_python(&code)
                 })
             }
         };
@@ -340,8 +342,10 @@ mod tests {
     fn reranking_takes_the_best_candidate_that_parses() {
         let ranked = || {
             [3, 1, 2, 4]
-                .map(|id| Hypothesis { ids: vec![id], score: -(id as f32), attention: Vec::new() })
-                .into()
+                .iter()
+                .enumerate()
+                .map(|(rank, &id)| Hypothesis { ids: vec![id], score: -(rank as f32), attention: Vec::new() })
+                .collect()
         };
         let even = |h: &Hypothesis| h.ids[0].is_multiple_of(2);
         assert_eq!(choose(ranked(), false, even).ids, [3]);

@@ -33,9 +33,10 @@ impl Transfer {
 
 impl Seq2Seq {
     /// Overwrites this model's weights with `source`'s, those `transfer` names; returns how many
-    /// tensors were copied. Shapes must agree (same vocabularies and sizes), or nothing is kept.
+    /// tensors were copied. Both models must have the same layers and shapes (the same
+    /// vocabularies and sizes): otherwise nothing changes and the error names the misfits.
     pub fn copy_weights(&mut self, source: &Seq2Seq, transfer: Transfer) -> Result<usize> {
-        let failed = |e: String| Error::Bundle(format!("cannot copy the weights: {e}"));
+        let failed = |e: String| Error::Weights(format!("cannot copy the weights: {e}"));
         let mut saved = BurnpackStore::from_bytes(None);
         source.save_into(&mut saved).map_err(|e| failed(e.to_string()))?;
         let bytes = saved.get_bytes().map_err(|e| failed(e.to_string()))?;
@@ -43,23 +44,31 @@ impl Seq2Seq {
             BurnpackStore::from_bytes(Some(bytes)).with_regex(transfer.pattern()).allow_partial(true);
         let before = self.clone();
         let outcome = match self.load_from(&mut store) {
-            Ok(result) if result.errors.is_empty() => Ok(result.applied.len()),
-            Ok(result) => Err(failed(format!("{:?}", result.errors))),
+            Ok(result)
+                if result.errors.is_empty() && result.missing.is_empty() && result.unused.is_empty() =>
+            {
+                Ok(result.applied.len())
+            }
+            Ok(result) => {
+                let missing: Vec<&String> = result.missing.iter().map(|(path, _)| path).collect();
+                Err(failed(format!(
+                    "other layers: {:?} missing, {:?} unused, {:?}",
+                    missing, result.unused, result.errors
+                )))
+            }
             Err(e) => Err(failed(e.to_string())),
         };
         if outcome.is_err() {
-            // Loading stops at the first misfit tensor: undo the ones applied before it.
+            // Burn applies every tensor that fits before it reports the misfits: undo them.
             *self = before;
         }
         outcome
     }
-}
 
-impl Seq2Seq {
     /// The element-wise mean of the weights of models of one configuration (checkpoint
     /// averaging: the mean of a run's last epochs often generalises better than any one of them).
     pub fn average(models: &[Seq2Seq]) -> Result<Seq2Seq> {
-        let failed = |e: String| Error::Bundle(format!("cannot average the weights: {e}"));
+        let failed = |e: String| Error::Weights(format!("cannot average the weights: {e}"));
         let first = models.first().ok_or_else(|| failed("no models".into()))?;
         let all: Vec<Vec<PackTensor>> = models.iter().map(|m| m.collect(None, None, false)).collect();
         let mut mean = Vec::with_capacity(all[0].len());
@@ -117,11 +126,29 @@ mod tests {
         all
     }
 
+    /// The model with every norm weight set to 0.5 (fresh norms are all 1 and 0 in any model,
+    /// so a copy could not be told from none).
+    fn with_distinct_norms(model: &Seq2Seq) -> Seq2Seq {
+        let tensors: Vec<PackTensor> = model
+            .collect(None, None, false)
+            .into_iter()
+            .filter(|t| t.name.contains("norm"))
+            .map(|t| {
+                let bytes = Bytes::from_elems(vec![0.5f32; t.byte_len() / 4]);
+                PackTensor::new(t.name.clone(), t.dtype, t.shape.clone(), t.param_id, bytes)
+            })
+            .collect();
+        let mut changed = model.clone();
+        assert!(changed.apply(tensors, None, None, false).errors.is_empty());
+        changed
+    }
+
     #[test]
     fn decoder_transfer_copies_the_decoder_and_leaves_the_rest() {
         let device = Device::flex();
-        let source = config().init(&device);
-        let fresh = config().init(&device);
+        let untied = config().with_tie_embeddings(false);
+        let source = with_distinct_norms(&untied.init(&device));
+        let fresh = untied.init(&device);
         let mut target = fresh.clone();
         let copied = target.copy_weights(&source, Transfer::Decoder).unwrap();
         let (from, before, after) = (weights(&source), weights(&fresh), weights(&target));
@@ -129,6 +156,7 @@ mod tests {
         for (((path, s), (_, b)), (_, a)) in from.iter().zip(&before).zip(&after) {
             let decoder_side = path.starts_with("code_")
                 || path.starts_with("decoder_norm")
+                || path.starts_with("output.")
                 || (path.starts_with("decoder.") && !path.contains("cross_"));
             if decoder_side {
                 assert_eq!(a, s, "{path} copied");
@@ -167,12 +195,19 @@ mod tests {
     }
 
     #[test]
-    fn other_shapes_are_refused_and_nothing_changes() {
+    fn other_shapes_or_layers_are_refused_and_nothing_changes() {
         let device = Device::flex();
-        let source = Seq2SeqConfig::new(20, 31).with_d_model(16).with_heads(2).with_d_ff(32).init(&device);
         let fresh = config().init(&device);
-        let mut target = fresh.clone();
-        assert!(target.copy_weights(&source, Transfer::All).is_err());
-        assert_eq!(weights(&target), weights(&fresh));
+        for source in [
+            Seq2SeqConfig::new(20, 31).with_d_model(16).with_heads(2).with_d_ff(32).init(&device),
+            config().with_decoder_layers(4).init(&device),
+            config().with_tie_embeddings(false).init(&device),
+        ] {
+            for transfer in [Transfer::All, Transfer::Decoder] {
+                let mut target = fresh.clone();
+                assert!(target.copy_weights(&source, transfer).is_err(), "{transfer:?}");
+                assert_eq!(weights(&target), weights(&fresh));
+            }
+        }
     }
 }

@@ -64,6 +64,11 @@ pub fn tokenize(text: &str) -> Prompt {
     Prompt { tokens, slots }
 }
 
+/// Whether prompts use slots when a saved file does not say (files from before it could).
+pub(crate) fn slots_by_default() -> bool {
+    true
+}
+
 /// Tokenizes a prompt without slots: quotes and backticks are punctuation and what they hold
 /// ordinary words (the ablation baseline; the model must then spell names and strings itself).
 pub fn tokenize_without_slots(text: &str) -> Prompt {

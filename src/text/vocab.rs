@@ -70,11 +70,11 @@ impl Vocab {
         Self { tokens, ids }
     }
 
-    /// At most `max` tokens: specials and slots always, then the tokens `first` picks, then the
-    /// rest, each group in its order of frequency.
+    /// At most `max` tokens, never fewer than the specials and slots, which always stay; then the
+    /// tokens `first` picks, then the rest, each group in its order of frequency.
     pub fn truncated(self, max: usize, first: impl Fn(&str) -> bool) -> Self {
         let fixed = SPECIALS.len() + 2 * MAX_SLOTS;
-        let (head, rest) = self.tokens.split_at(fixed);
+        let (head, rest) = self.tokens.split_at(fixed.min(self.tokens.len()));
         let (mut tokens, others): (Vec<String>, Vec<String>) = rest.iter().cloned().partition(|t| first(t));
         tokens.extend(others);
         tokens.truncate(max.saturating_sub(fixed));

@@ -31,7 +31,7 @@ use burn::train::{
     SupervisedTraining,
 };
 use nl2py::data::batch::{EncodedExample, bucket};
-use nl2py::data::prepare::Split;
+use nl2py::data::prepare::{Example, Split};
 use nl2py::decode::Translator;
 use nl2py::model::{Seq2SeqConfig, Transfer};
 use nl2py::train::{BucketBatcher, Objective, Trainee};
@@ -79,8 +79,8 @@ pub struct Settings {
     #[arg(long, value_enum, default_value_t = Corpus::Train)]
     #[serde(default)]
     corpus: Corpus,
-    /// Leave out training pairs with more code tokens than this (default: --max-code-len − 1,
-    /// what fits). Without it, `--corpus code` cuts long code into windows instead.
+    /// Leave out training pairs with more code tokens than this (at most, and by default,
+    /// --max-code-len − 1: what fits). Without it, `--corpus code` cuts long code into windows.
     #[arg(long)]
     #[serde(default)]
     longest_code: Option<usize>,
@@ -175,16 +175,18 @@ fn checkpoint_path(run: &Path, epoch: usize) -> PathBuf {
     run.join("checkpoint").join(format!("model-{epoch}.bpk"))
 }
 
-/// Epochs whose checkpoint is complete: model, optimizer and scheduler records all present and
-/// whole. burn-train writes the three from separate threads, so a run killed mid-save can leave
-/// `model-N.bpk` without `optim-N.bpk`, or a file cut short; such an epoch is not resumable.
-fn checkpoint_epochs(run: &Path) -> Vec<usize> {
+/// Epochs with a checkpoint in the run folder whose records load: with `resumable`, the model,
+/// optimizer and scheduler records (burn-train writes them from separate threads, so a run killed
+/// mid-save can leave `model-N.bpk` without `optim-N.bpk`, or a file cut short); otherwise the
+/// model's alone, which is all that generating needs.
+fn checkpoint_epochs(run: &Path, resumable: bool) -> Vec<usize> {
     let dir = run.join("checkpoint");
-    let complete = |epoch: usize| {
+    let loads = |epoch: usize| {
         let file = |name: &str| dir.join(format!("{name}-{epoch}.bpk"));
         ModuleRecord::load(file("model")).is_ok()
-            && OptimizerRecord::load(file("optim")).is_ok()
-            && LrSchedulerRecord::load(file("scheduler")).is_ok()
+            && (!resumable
+                || OptimizerRecord::load(file("optim")).is_ok()
+                    && LrSchedulerRecord::load(file("scheduler")).is_ok())
     };
     let mut epochs: Vec<usize> = fs::read_dir(&dir)
         .into_iter()
@@ -193,7 +195,7 @@ fn checkpoint_epochs(run: &Path) -> Vec<usize> {
             let name = e.ok()?.file_name().into_string().ok()?;
             name.strip_prefix("model-")?.strip_suffix(".bpk")?.parse().ok()
         })
-        .filter(|&epoch| complete(epoch))
+        .filter(|&epoch| loads(epoch))
         .collect();
     epochs.sort_unstable();
     epochs
@@ -202,7 +204,7 @@ fn checkpoint_epochs(run: &Path) -> Vec<usize> {
 /// The validated epoch with the best dev score among those whose checkpoint is still there: the
 /// highest BLEU, or for a code language model the lowest loss. Returns the epoch and its score.
 fn best_epoch(run: &Path, corpus: Corpus) -> anyhow::Result<(usize, f64)> {
-    let kept = checkpoint_epochs(run);
+    let kept = checkpoint_epochs(run, false);
     let text = fs::read_to_string(run.join(EPOCHS_FILE)).unwrap_or_default();
     let score = |r: &EpochRecord| -> Option<f64> {
         match corpus {
@@ -240,11 +242,15 @@ pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usi
 /// epochs averaged.
 pub fn load_average(run: &Path, count: usize, device: &Device) -> anyhow::Result<(Translator, Vec<usize>)> {
     let run_file = read_run_file(run)?;
-    let kept = checkpoint_epochs(run);
-    if count == 0 || kept.len() < count {
-        bail!("{} keeps the checkpoints of epochs {kept:?}: cannot average the last {count}", run.display());
+    let kept = checkpoint_epochs(run, false);
+    let epochs = kept[kept.len().saturating_sub(count)..].to_vec();
+    // Only consecutive epochs: a resumed run or the kept best epoch can leave gaps.
+    if count == 0 || epochs.len() < count || epochs.windows(2).any(|w| w[1] != w[0] + 1) {
+        bail!(
+            "{} keeps the checkpoints of epochs {kept:?}: its last {count} are not consecutive",
+            run.display()
+        );
     }
-    let epochs = kept[kept.len() - count..].to_vec();
     let mut translators = Vec::with_capacity(count);
     for &epoch in &epochs {
         translators.push(load_checkpoint(run, &run_file, epoch, device)?);
@@ -283,11 +289,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let run_path = args.out.join(RUN_FILE);
     let (run_file, resume_from) = if args.resume {
-        let run_file: RunFile = serde_json::from_str(
-            &fs::read_to_string(&run_path)
-                .with_context(|| format!("--resume needs {}", run_path.display()))?,
-        )?;
-        let last = checkpoint_epochs(&args.out).last().copied();
+        let run_file =
+            read_run_file(&args.out).with_context(|| format!("--resume needs {}", run_path.display()))?;
+        let last = checkpoint_epochs(&args.out, true).last().copied();
         match last {
             Some(epoch) => println!("resuming {} after epoch {epoch}", args.out.display()),
             None => println!("no checkpoint in {} yet: starting from the beginning", args.out.display()),
@@ -302,23 +306,27 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         let prompt_vocab = read_vocab(&args.data, "prompt")?;
         let code_vocab = read_vocab(&args.data, "code")?;
+        if args.settings.max_code_len < 2 {
+            bail!("--max-code-len must leave room for <bos> and one token");
+        }
         let model = args.settings.model_config(prompt_vocab.len(), code_vocab.len());
-        let run_file =
-            RunFile { data: fs::canonicalize(&args.data)?, settings: args.settings.clone(), model };
+        let mut settings = args.settings.clone();
+        // Absolute, so that a resume from another folder finds it.
+        if let Some(from) = &settings.init_from {
+            settings.init_from =
+                Some(fs::canonicalize(from).with_context(|| format!("--init-from {}", from.display()))?);
+        }
+        let run_file = RunFile { data: fs::canonicalize(&args.data)?, settings, model };
         fs::write(&run_path, serde_json::to_string_pretty(&run_file)?)?;
         (run_file, None)
     };
     let s = &run_file.settings;
     let prompt_vocab = read_vocab(&run_file.data, "prompt")?;
     let code_vocab = Arc::new(read_vocab(&run_file.data, "code")?);
-    let encode = |split| -> anyhow::Result<Vec<EncodedExample>> {
-        Ok(read_split(&run_file.data, split)?
-            .iter()
-            .map(|e| EncodedExample::new(e, &prompt_vocab, &code_vocab, s.max_prompt_len, s.max_code_len))
-            .collect())
-    };
+    let encode =
+        |e: &Example| EncodedExample::new(e, &prompt_vocab, &code_vocab, s.max_prompt_len, s.max_code_len);
     let window = s.max_code_len - 1;
-    let code_of = |splits: &[Split]| -> anyhow::Result<Vec<EncodedExample>> {
+    let code_windows_of = |splits: &[Split]| -> anyhow::Result<Vec<EncodedExample>> {
         let mut windows = Vec::new();
         for &split in splits {
             for example in read_split(&run_file.data, split)? {
@@ -332,29 +340,29 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let (train, dev) = match s.corpus {
         Corpus::Train | Corpus::Pretrain => {
             let split = if s.corpus == Corpus::Train { Split::Train } else { Split::Pretrain };
-            let all = encode(split)?;
+            let all = read_split(&run_file.data, split)?;
             let count = all.len();
             // Code cut to fit would teach outputs that stop mid-statement: such pairs are left out.
-            // (Encoding cuts code at `window` tokens, so a pair of exactly `window` may be cut.)
-            let longest = s.longest_code.unwrap_or(window - 1).min(window - 1);
-            let kept: Vec<EncodedExample> = all.into_iter().filter(|e| e.code.len() <= longest).collect();
+            let longest = s.longest_code.unwrap_or(window).min(window);
+            let kept: Vec<EncodedExample> =
+                all.iter().filter(|e| e.code_tokens.len() <= longest).map(encode).collect();
             println!(
                 "{}: {} pairs ({} with more than {longest} code tokens left out)",
                 split.name(),
                 kept.len(),
                 count - kept.len(),
             );
-            (kept, encode(Split::Dev)?)
+            (kept, read_split(&run_file.data, Split::Dev)?.iter().map(encode).collect())
         }
         Corpus::Code => {
-            let code = code_of(&[Split::Train, Split::Pretrain])?;
+            let code = code_windows_of(&[Split::Train, Split::Pretrain])?;
             // Dev is never trained on: it only measures the loss.
             let tokens: usize = code.iter().map(|e| e.code.len()).sum();
             println!(
                 "code of train and pretrain: {} windows of at most {window} tokens, {tokens} tokens",
                 code.len()
             );
-            (code, code_of(&[Split::Dev])?)
+            (code, code_windows_of(&[Split::Dev])?)
         }
     };
     println!("dev: {} examples", dev.len());
@@ -472,4 +480,38 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     fs::write(args.out.join(MODEL_FILE), bytes)?;
     println!("best epoch {epoch}: written to {}", args.out.join(MODEL_FILE).display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `run.json` as runs wrote it before `--corpus`, `--longest-code` and `--init-from`.
+    #[test]
+    fn runs_from_before_the_pretraining_options_still_load() {
+        let mut settings = serde_json::to_value(RunFile {
+            data: "prepared".into(),
+            settings: Settings {
+                corpus: Corpus::Pretrain,
+                longest_code: Some(9),
+                init_from: Some("x".into()),
+                init_decoder_only: true,
+                ..<Settings as clap::FromArgMatches>::from_arg_matches(
+                    &<Settings as clap::Args>::augment_args(clap::Command::new("t")).get_matches_from(["t"]),
+                )
+                .unwrap()
+            },
+            model: Seq2SeqConfig::new(10, 10),
+        })
+        .unwrap();
+        for field in ["corpus", "longest_code", "init_from", "init_decoder_only"] {
+            settings["settings"].as_object_mut().unwrap().remove(field);
+        }
+        let old: RunFile = serde_json::from_value(settings).unwrap();
+        assert_eq!(old.settings.corpus, Corpus::Train);
+        assert_eq!(
+            (old.settings.longest_code, old.settings.init_from, old.settings.init_decoder_only),
+            (None, None, false)
+        );
+    }
 }
