@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains the shipped model from the data sets and writes it to model/default.nl2py:
+# Trains the pretrained model from the data sets and exports it to $RUNS/tuned/model-f16.nl2py:
 #   1. mine pretraining pairs from this machine's Python standard library (data/mined-stdlib.jsonl);
 #   2. prepare ../shared/data plus data/ into prepared-mined/ (vocabularies capped at 7000);
 #   3. a decoder-only language model over the code of train and pretrain pairs (runs/lm);
@@ -36,7 +36,7 @@ stage() {
   local resume=()
   [ -f "$run/run.json" ] && resume=(--resume)
   local started=$SECONDS
-  "$nl2py" train --data prepared-mined --out "$run" "${resume[@]}" "$@"
+  "$nl2py" train --data prepared-mined --out "$run" ${resume[@]+"${resume[@]}"} "$@"
   echo "$run: $(( (SECONDS - started) / 60 )) min this time"
 }
 
@@ -45,6 +45,5 @@ stage "$RUNS/pretrain" --corpus pretrain --longest-code 64 --epochs 2 --patience
   --init-from "$RUNS/lm" --init-decoder-only
 stage "$RUNS/tuned" --init-from "$RUNS/pretrain" --epochs 8 --lr 5e-4 --warmup-steps 200 --patience 4
 
-"$nl2py" export --model "$RUNS/tuned" --out model/default.nl2py --precision f16 \
+"$nl2py" export --model "$RUNS/tuned" --out "$RUNS/tuned/model-f16.nl2py" --precision f16 \
   --meta "trained=scripts/train-model.sh" --meta "stages=code LM, pair pretraining, fine-tuning"
-"$nl2py" export --inspect --model model/default.nl2py
