@@ -15,8 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 RUNS=${RUNS:-runs}
-cargo build --release -q -p model-export
-nl2py=target/release/nl2py
+source scripts/runs.sh
 mkdir -p "$RUNS/ablation"
 if [ ! -f "$RUNS/lm/model.nl2py" ] || [ ! -f "$RUNS/tuned/model.nl2py" ]; then
   echo "run scripts/train-model.sh first: $RUNS/lm and $RUNS/tuned are needed" >&2
@@ -27,15 +26,6 @@ prepare() {
   local out=$1
   shift
   [ -f "$out/report.json" ] || "$nl2py" prepare --out "$out" "$@" > /dev/null
-}
-# train RUN DATA ARGS…: trains unless finished, resuming a started run.
-train() {
-  local run=$1 data=$2
-  shift 2
-  [ -f "$run/model.nl2py" ] && return
-  local resume=()
-  [ -f "$run/run.json" ] && resume=(--resume)
-  "$nl2py" train --data "$data" --out "$run" ${resume[@]+"${resume[@]}"} "$@"
 }
 # score ROW RUN DATA ARGS…: eval into $RUNS/ablation/ROW.json unless done.
 score() {

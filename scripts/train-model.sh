@@ -13,8 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 RUNS=${RUNS:-runs}
-cargo build --release -q -p model-export
-nl2py=target/release/nl2py
+source scripts/runs.sh
 
 mkdir -p data "$RUNS"
 if [ ! -f data/mined-stdlib.jsonl ]; then
@@ -25,25 +24,10 @@ if [ ! -f prepared-mined/report.json ]; then
   "$nl2py" prepare --data "$DATA" --data data --out prepared-mined --max-vocab 7000 > /dev/null
 fi
 
-# stage RUN ARGS…: trains RUN unless it has finished, resuming it when it was started.
-stage() {
-  local run=$1
-  shift
-  if [ -f "$run/model.nl2py" ]; then
-    echo "$run: finished earlier"
-    return
-  fi
-  local resume=()
-  [ -f "$run/run.json" ] && resume=(--resume)
-  local started=$SECONDS
-  "$nl2py" train --data prepared-mined --out "$run" ${resume[@]+"${resume[@]}"} "$@"
-  echo "$run: $(( (SECONDS - started) / 60 )) min this time"
-}
-
-stage "$RUNS/lm" --corpus code --longest-code 64 --epochs 3 --patience 3 --warmup-steps 300
-stage "$RUNS/pretrain" --corpus pretrain --longest-code 64 --epochs 2 --patience 2 --warmup-steps 300 \
+train "$RUNS/lm" prepared-mined --corpus code --longest-code 64 --epochs 3 --patience 3 --warmup-steps 300
+train "$RUNS/pretrain" prepared-mined --corpus pretrain --longest-code 64 --epochs 2 --patience 2 --warmup-steps 300 \
   --init-from "$RUNS/lm" --init-decoder-only
-stage "$RUNS/tuned" --init-from "$RUNS/pretrain" --epochs 8 --lr 5e-4 --warmup-steps 200 --patience 4
+train "$RUNS/tuned" prepared-mined --init-from "$RUNS/pretrain" --epochs 8 --lr 5e-4 --warmup-steps 200 --patience 4
 
 "$nl2py" export --model "$RUNS/tuned" --out "$RUNS/tuned/model-f16.nl2py" --precision f16 \
   --meta "trained=scripts/train-model.sh" --meta "stages=code LM, pair pretraining, fine-tuning"

@@ -130,31 +130,14 @@ fn a_killed_run_resumes_and_the_result_ships() {
         attention["source"].as_u64().unwrap() as usize,
         generated["prompt_tokens"].as_array().unwrap().len()
     );
-    let scores: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--model",
-        s(&bundle),
-        "--data",
-        s(&data),
-        "--json",
-        "--max-tokens",
-        "12",
-    ]))
-    .unwrap();
-    let reranked: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--model",
-        s(&bundle),
-        "--data",
-        s(&data),
-        "--json",
-        "--max-tokens",
-        "12",
-        "--beam",
-        "3",
-        "--rerank",
-    ]))
-    .unwrap();
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let mut args =
+            vec!["eval", "--model", s(&bundle), "--data", s(&data), "--json", "--max-tokens", "12"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let scores = eval(&[]);
+    let reranked = eval(&["--beam", "3", "--rerank"]);
     assert_eq!(reranked.as_array().unwrap().len(), scores.as_array().unwrap().len());
     let names: Vec<&str> = scores.as_array().unwrap().iter().map(|r| r["split"].as_str().unwrap()).collect();
     assert!(names.contains(&"conala-test") && names.contains(&"conala-dev"), "{names:?}");
