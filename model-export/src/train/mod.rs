@@ -33,7 +33,7 @@ use burn::train::{
 use nl2py::data::batch::{EncodedExample, bucket};
 use nl2py::data::prepare::{Example, Split};
 use nl2py::decode::Translator;
-use nl2py::model::{Seq2SeqConfig, Transfer};
+use nl2py::model::{Seq2Seq, Seq2SeqConfig, Transfer};
 use nl2py::train::{BucketBatcher, Objective, Trainee};
 use serde::{Deserialize, Serialize};
 
@@ -235,7 +235,8 @@ fn read_run_file(run: &Path) -> anyhow::Result<RunFile> {
 pub fn load_best(run: &Path, device: &Device) -> anyhow::Result<(Translator, usize)> {
     let run_file = read_run_file(run)?;
     let (epoch, _) = best_epoch(run, run_file.settings.corpus)?;
-    Ok((load_checkpoint(run, &run_file, epoch, device)?, epoch))
+    let model = checkpoint_model(run, &run_file, epoch, device)?;
+    Ok((translator(&run_file, model, device)?, epoch))
 }
 
 /// The mean of the last `count` checkpoints of a run (`nl2py export --average-last`); returns the
@@ -251,30 +252,34 @@ pub fn load_average(run: &Path, count: usize, device: &Device) -> anyhow::Result
             run.display()
         );
     }
-    let mut translators = Vec::with_capacity(count);
-    for &epoch in &epochs {
-        translators.push(load_checkpoint(run, &run_file, epoch, device)?);
-    }
-    let models: Vec<_> = translators.iter().map(|t| t.model.clone()).collect();
-    let mut averaged = translators.swap_remove(0);
-    averaged.model = nl2py::model::Seq2Seq::average(&models)?;
-    Ok((averaged, epochs))
+    let models = epochs
+        .iter()
+        .map(|&epoch| checkpoint_model(run, &run_file, epoch, device))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let averaged = Seq2Seq::average(&models)?;
+    Ok((translator(&run_file, averaged, device)?, epochs))
 }
 
-fn load_checkpoint(
+/// The model weights of one epoch's checkpoint.
+fn checkpoint_model(
     run: &Path,
     run_file: &RunFile,
     epoch: usize,
     device: &Device,
-) -> anyhow::Result<Translator> {
+) -> anyhow::Result<Seq2Seq> {
     let objective = Objective { label_smoothing: 0.0, max_valid_tokens: 0 };
     let mut trainee = Trainee::new(run_file.model.init(device), objective);
     let path = checkpoint_path(run, epoch);
     trainee
         .load_from(&mut BurnpackStore::from_file(&path))
         .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
+    Ok(trainee.model)
+}
+
+/// A run's model with the vocabularies and prompt tokenization of its prepared folder.
+fn translator(run_file: &RunFile, model: Seq2Seq, device: &Device) -> anyhow::Result<Translator> {
     Ok(Translator {
-        model: trainee.model,
+        model,
         config: run_file.model.clone(),
         prompt_vocab: read_vocab(&run_file.data, "prompt")?,
         code_vocab: read_vocab(&run_file.data, "code")?,
