@@ -64,6 +64,15 @@ fn round_trip_keeps_the_model_and_metadata() {
         "f16 halves the weights: {f16_weights} vs {f32_weights} bytes"
     );
     assert!(bundle::load(&half, &Device::flex()).is_ok());
+    let int8 = bundle::export(&t, Precision::Int8, BTreeMap::new()).unwrap();
+    let int8_weights = bundle::inspect(&int8).unwrap().weights_bytes;
+    assert!(
+        int8_weights < f16_weights * 6 / 10,
+        "int8 halves them again: {int8_weights} vs {f16_weights} bytes"
+    );
+    assert_eq!(bundle::inspect(&int8).unwrap().precision, Precision::Int8);
+    let loaded = bundle::load(&int8, &Device::flex()).unwrap();
+    assert!(pollster::block_on(loaded.generate("sort list `y`", &options)).is_ok());
 }
 
 #[test]

@@ -123,7 +123,7 @@ fn a_tiny_trained_model_decodes_every_way() {
     }
 
     // Export → load → generate gives the same tokens as the model in memory.
-    for precision in [Precision::F32, Precision::F16] {
+    for precision in [Precision::F32, Precision::F16, Precision::Int8] {
         let bytes = bundle::export(&translator, precision, Default::default()).unwrap();
         let loaded = bundle::load(&bytes, &Device::flex()).unwrap();
         for (prompt, _) in &pairs {

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
+mod int8;
+
+use burn::store::{BurnpackStore, FloatCastAdapter, ModuleAdapter, ModuleSnapshot};
 use burn::tensor::{Bytes, DType, Device};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,13 +29,18 @@ const CHECKSUM_LEN: usize = 32;
 pub enum Precision {
     F32,
     F16,
+    /// Matrices as blocks of 32 i8 values with an f16 scale each; the rest f16 (see `int8`).
+    Int8,
 }
 
 impl Precision {
-    fn dtype(self) -> DType {
+    /// A store that writes weights at this precision.
+    fn writer(self) -> BurnpackStore {
+        let store = BurnpackStore::from_bytes(None);
         match self {
-            Precision::F32 => DType::F32,
-            Precision::F16 => DType::F16,
+            Precision::F32 => store.with_to_adapter(FloatCastAdapter::to(DType::F32)),
+            Precision::F16 => store.with_to_adapter(FloatCastAdapter::to(DType::F16)),
+            Precision::Int8 => store.with_to_adapter(int8::QuantizeBlocks),
         }
     }
 }
@@ -61,7 +68,7 @@ pub fn export(
     precision: Precision,
     metadata: BTreeMap<String, String>,
 ) -> Result<Vec<u8>> {
-    let mut store = BurnpackStore::from_bytes(None).with_to_adapter(FloatCastAdapter::to(precision.dtype()));
+    let mut store = precision.writer();
     translator
         .model
         .save_into(&mut store)
@@ -155,7 +162,7 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
     let (header, weights, _) = open(bytes)?;
     let mut model: Seq2Seq = header.config.init(device);
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())))
-        .with_from_adapter(FloatCastAdapter::to(DType::F32));
+        .with_from_adapter(int8::DequantizeBlocks.chain(FloatCastAdapter::to(DType::F32)));
     model.load_from(&mut store).map_err(|e| bundle_error(format!("weights do not fit the model: {e}")))?;
     Ok(Translator {
         model,
