@@ -26,22 +26,19 @@ fn scheme() -> QuantScheme {
         .per_block([BLOCK as u8], ScaleDtype::F16)
 }
 
-/// Save-side adapter: blocks of i8 where the shape allows, f16 elsewhere.
+/// Save-side adapter: blocks of i8 where the shape allows; anything else passes through (the
+/// bundle writer chains a cast to f16 after it).
 #[derive(Debug, Clone, Copy)]
 pub struct QuantizeBlocks;
 
 impl ModuleAdapter for QuantizeBlocks {
     fn adapt(&self, tensor: PackTensor, _: ModuleContext<'_>) -> PackTensor {
-        if !tensor.dtype.is_float() {
+        let rank = tensor.shape.num_dims();
+        if !tensor.dtype.is_float() || rank < 2 || !tensor.shape[rank - 1].is_multiple_of(BLOCK) {
             return tensor;
         }
         let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
-        let rank = shape.num_dims();
-        if rank >= 2 && shape[rank - 1].is_multiple_of(BLOCK) {
-            bridge::map_data(tensor, name, DType::QFloat(scheme()), shape, quantize)
-        } else {
-            bridge::map_data(tensor, name, DType::F16, shape, |data| data.convert_dtype(DType::F16))
-        }
+        bridge::map_data(tensor, name, DType::QFloat(scheme()), shape, quantize)
     }
 
     fn clone_box(&self) -> Box<dyn ModuleAdapter> {

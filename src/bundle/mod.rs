@@ -40,7 +40,10 @@ impl Precision {
         match self {
             Precision::F32 => store.with_to_adapter(FloatCastAdapter::to(DType::F32)),
             Precision::F16 => store.with_to_adapter(FloatCastAdapter::to(DType::F16)),
-            Precision::Int8 => store.with_to_adapter(int8::QuantizeBlocks),
+            // Blocks first; what stays float (norms, biases) is then cast to f16.
+            Precision::Int8 => {
+                store.with_to_adapter(int8::QuantizeBlocks.chain(FloatCastAdapter::to(DType::F16)))
+            }
         }
     }
 }
