@@ -17,6 +17,9 @@ pub enum Error {
     /// A model bundle that cannot be loaded, and why.
     #[error("model bundle: {0}")]
     Bundle(String),
+    /// A retrieval index that cannot be read, and why.
+    #[error("retrieval index: {0}")]
+    Index(String),
     /// Weights that cannot be copied or averaged between models.
     #[error("weights: {0}")]
     Weights(String),

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod retrieve;
 pub mod text;
 #[cfg(feature = "train")]
 pub mod train;

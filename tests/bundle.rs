@@ -27,6 +27,7 @@ fn translator(d_model: usize) -> Translator {
         prompt_vocab: vocab.clone(),
         code_vocab: vocab,
         slots: true,
+        index: None,
         device,
     }
 }

@@ -17,7 +17,8 @@ fn trained() -> (Translator, Vec<(String, String)>) {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/pairs.jsonl"))
             .unwrap();
-    let files = [SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text }];
+    let files =
+        [SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text, companion: None }];
     let prepared = prepare(&files, &PrepareConfig { min_freq: 1, ..Default::default() });
     let examples = &prepared.splits[&Split::Pretrain];
     assert_eq!(examples.len(), 6);
@@ -57,6 +58,7 @@ fn trained() -> (Translator, Vec<(String, String)>) {
         prompt_vocab: prepared.prompt_vocab,
         code_vocab: prepared.code_vocab,
         slots: true,
+        index: None,
         device,
     };
     let pairs = examples.iter().map(|e| (e.prompt.clone(), e.snippet.clone())).collect();

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use nl2py::data::batch::{Batch, EncodedExample};
-use nl2py::model::{Seq2Seq, Seq2SeqConfig};
+use nl2py::model::{EncoderInput, Seq2Seq, Seq2SeqConfig};
 use nl2py::text::prompt::Slots;
 use nl2py::train::loss;
 use serde::Serialize;
@@ -69,6 +69,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let examples: Vec<EncodedExample> = (0..args.batch)
         .map(|i| EncodedExample {
             prompt: (0..args.length).map(|t| 4 + (i * 7 + t * 13) % (args.vocab - 4)).collect(),
+            examples: Vec::new(),
             code: (0..args.length - 1).map(|t| 4 + (i * 11 + t * 17) % (args.vocab - 4)).collect(),
             slots: Slots::default(),
             reference: String::new(),
@@ -101,8 +102,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut encoder_ms = Vec::new();
     for _ in 0..args.steps + 1 {
         let start = Instant::now();
-        let memory = model.encode(batch.prompt.clone());
-        let _ = memory.sum().backward();
+        let memory = model.encode(&batch.input);
+        let _ = memory.states.sum().backward();
         encoder_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
     encoder_ms.remove(0);
@@ -113,15 +114,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let prompt = prompt.clone().repeat_dim(0, rows);
         let start = Instant::now();
         let mut first = 0.0;
-        let memory = model.encode(prompt.clone());
-        let mut state = model.start(&prompt, memory.clone());
+        let memory = model.encode(&EncoderInput::new(prompt.clone()));
+        let mut state = model.start(memory.clone());
         let mut prefix = Tensor::<2, Int>::ones([rows, 1], &device);
         for t in 0..args.tokens {
             let next = if cached {
                 let last = prefix.clone().slice([0..rows, t..t + 1]);
                 model.step(&mut state, last).logits.argmax(1)
             } else {
-                let mut fresh = model.start(&prompt, memory.clone());
+                let mut fresh = model.start(memory.clone());
                 let (logits, _) = model.decode(&mut fresh, prefix.clone());
                 let [_, length, vocab] = logits.dims();
                 logits.slice([0..rows, length - 1..length]).reshape([rows, vocab]).argmax(1)

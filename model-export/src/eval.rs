@@ -101,6 +101,8 @@ fn generate(translator: &Translator, examples: &[Example], args: &Args) -> anyho
         let encoded: Vec<EncodedExample> = chunk
             .iter()
             .map(|e| {
+                // Neighbours from the model's own index, as `generate` and the page retrieve.
+                let hits = translator.retrieve(&e.prompt_tokens);
                 EncodedExample::new(
                     e,
                     &translator.prompt_vocab,
@@ -108,11 +110,12 @@ fn generate(translator: &Translator, examples: &[Example], args: &Args) -> anyho
                     config.max_prompt_len,
                     config.max_code_len,
                 )
+                .with_examples(translator.example_ids(&hits))
             })
             .collect();
-        let prompts = Batch::new(encoded, &translator.device).prompt;
+        let input = Batch::new(encoded, &translator.device).input;
         let max_tokens = args.max_tokens.min(config.max_code_len - 1);
-        let outputs = pollster::block_on(greedy_batch(&translator.model, prompts, max_tokens))?;
+        let outputs = pollster::block_on(greedy_batch(&translator.model, &input, max_tokens))?;
         for (ids, example) in outputs.iter().zip(chunk) {
             codes.push(code_from_tokens(&translator.code_vocab.decode(ids), &example.slots));
         }

@@ -1,4 +1,5 @@
-//! `nl2py generate`: Python for one prompt, with the cross-attention as text on request.
+//! `nl2py generate`: Python for one prompt, with the retrieved examples and the cross-attention
+//! as text on request.
 
 use std::path::PathBuf;
 
@@ -33,6 +34,10 @@ pub struct Args {
     /// Print the cross-attention (code tokens × prompt tokens, mean over layers and heads).
     #[arg(long)]
     attention: bool,
+    /// Print the retrieved training pairs the model read beside the prompt, with their source
+    /// and licence (a retrieval model's; others have none).
+    #[arg(long)]
+    show_examples: bool,
     /// Print everything as JSON.
     #[arg(long)]
     json: bool,
@@ -78,10 +83,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("note: the prompt was cut to {} tokens", generation.prompt_tokens.len());
     }
     print!("{}", generation.code);
+    if args.show_examples {
+        print_examples(&generation);
+    }
     if args.attention {
         print_attention(&generation);
     }
     Ok(())
+}
+
+fn print_examples(generation: &Generation) {
+    if generation.examples.is_empty() {
+        println!("\n(no retrieved examples: this model reads the prompt alone)");
+    }
+    for (n, example) in generation.examples.iter().enumerate() {
+        println!("\nexample {} (BM25 {:.1}; {}, {}):", n + 1, example.score, example.source, example.licence);
+        println!("  # {}", example.prompt);
+        for line in example.code.lines() {
+            println!("  {line}");
+        }
+    }
 }
 
 /// Rows: generated tokens; columns: prompt tokens; cells: mean weight in percent.

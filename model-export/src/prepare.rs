@@ -10,6 +10,8 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use nl2py::data::SourceKind;
 use nl2py::data::prepare::{self, PrepareConfig, Prepared, Report, SourceFile, Split};
 
+use crate::prepared::INDEX_FILE;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Folder with the data sets (see its PROVENANCE.md); repeat it to add folders, such as one
@@ -38,6 +40,12 @@ pub struct Args {
     /// Prompts without slots: quoted names and strings stay words (the ablation baseline).
     #[arg(long)]
     no_slots: bool,
+    /// Retrieved neighbours per example (writes the retrieval index `index.bin`; 0: none).
+    #[arg(long, default_value_t = 2)]
+    neighbours: usize,
+    /// Most code tokens of the neighbours, joined, that a retrieval model reads.
+    #[arg(long, default_value_t = 96)]
+    max_example_len: usize,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -56,6 +64,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         min_freq: args.min_freq,
         max_vocab: args.max_vocab,
         slots: !args.no_slots,
+        neighbours: args.neighbours,
+        max_example_len: args.max_example_len,
     };
     let prepared = prepare::prepare(&files, &config);
     write(&prepared, &args.out)?;
@@ -80,15 +90,12 @@ fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let Some(kind) = SourceKind::of_file(&name) else { continue };
-        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("warning: {name} is not valid UTF-8; bad bytes become U+FFFD");
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            }
+        let text = read_text(&path)?;
+        let companion = match kind.companion(&name) {
+            Some(other) => Some(read_text(&dir.join(other)).with_context(|| format!("{name} needs it"))?),
+            None => None,
         };
-        files.push(SourceFile { name, kind, text });
+        files.push(SourceFile { name, kind, text, companion });
     }
     if files.is_empty() {
         bail!(
@@ -97,6 +104,18 @@ fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
         );
     }
     Ok(files)
+}
+
+/// A text file; bad UTF-8 becomes U+FFFD with a warning.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("warning: {} is not valid UTF-8; bad bytes become U+FFFD", path.display());
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+    })
 }
 
 fn write(prepared: &Prepared, out: &Path) -> anyhow::Result<()> {
@@ -114,6 +133,12 @@ fn write(prepared: &Prepared, out: &Path) -> anyhow::Result<()> {
     }
     fs::write(out.join("vocab-prompt.json"), prepared.prompt_vocab.to_json())?;
     fs::write(out.join("vocab-code.json"), prepared.code_vocab.to_json())?;
+    let index_path = out.join(INDEX_FILE);
+    match &prepared.index {
+        Some(index) => fs::write(&index_path, index.to_bytes())?,
+        None if index_path.exists() => fs::remove_file(&index_path)?,
+        None => {}
+    }
     fs::write(out.join("report.json"), serde_json::to_string_pretty(&prepared.report)?)?;
     Ok(())
 }
@@ -186,6 +211,19 @@ fn tables(report: &Report, out: &Path) -> String {
         report.prompt_vocab_size, report.code_vocab_size
     )
     .unwrap();
+    if let Some(r) = &report.retrieval {
+        let sources: Vec<String> = r.by_source.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        writeln!(text, "retrieval index: {} pairs ({})", r.entries, sources.join(", ")).unwrap();
+        for (split, n) in &r.near_identical {
+            let all = report.splits.get(split).map_or(0, |s| s.examples);
+            writeln!(
+                text,
+                "  {}: {n} of {all} prompts have an indexed prompt with the same words",
+                split.name()
+            )
+            .unwrap();
+        }
+    }
     for s in report.sources.iter().filter(|s| !s.problems.is_empty()) {
         writeln!(text, "{} — first problems:", s.file).unwrap();
         for p in &s.problems {

@@ -1,11 +1,25 @@
-//! Reading what `nl2py prepare` wrote: splits and vocabularies.
+//! Reading what `nl2py prepare` wrote: splits, vocabularies and the retrieval index.
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::Context;
 use nl2py::data::prepare::{Example, PrepareConfig, Report, Split};
+use nl2py::retrieve::Index;
 use nl2py::text::vocab::Vocab;
+
+/// The retrieval index's file in a prepared folder.
+pub const INDEX_FILE: &str = "index.bin";
+
+/// The folder's retrieval index, checked against its code vocabulary; `None` when it has none.
+pub fn read_index(dir: &Path, code_vocab: &Vocab) -> anyhow::Result<Option<Index>> {
+    let path = dir.join(INDEX_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(Index::from_bytes(&bytes, code_vocab.len()).with_context(|| format!("in {}", path.display()))?))
+}
 
 pub fn read_vocab(dir: &Path, side: &str) -> anyhow::Result<Vocab> {
     let path = dir.join(format!("vocab-{side}.json"));

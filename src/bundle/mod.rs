@@ -2,8 +2,10 @@
 //! the CLI writes and the browser fetches.
 //!
 //! Layout: `NL2PYBND` (8 bytes), format version (u32 LE), header length (u32 LE), the header
-//! (JSON: config, vocabularies, precision, metadata), the weights (Burn's burnpack), and the
-//! SHA-256 of everything before it (32 bytes). Any truncation or flipped bit fails the checksum.
+//! (JSON: config, vocabularies, precision, metadata, the weights' length), the weights (Burn's
+//! burnpack), the retrieval index when the model reads retrieved examples (see
+//! [`crate::retrieve`]; format version 2, which version 1 bundles lack), and the SHA-256 of
+//! everything before it (32 bytes). Any truncation or flipped bit fails the checksum.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +18,14 @@ use sha2::{Digest, Sha256};
 
 use crate::decode::Translator;
 use crate::model::{Seq2Seq, Seq2SeqConfig};
+use crate::retrieve::Index;
 use crate::text::vocab::Vocab;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"NL2PYBND";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build reads: version 1 has no index section.
+const OLDEST_VERSION: u32 = 1;
 const CHECKSUM_LEN: usize = 32;
 
 /// How the weights are stored; the model always computes in f32.
@@ -59,6 +64,9 @@ struct Header {
     slots: bool,
     /// Free-form facts about the model (training command, data, metrics).
     metadata: BTreeMap<String, String>,
+    /// Bytes of weights; the index follows them (version 2). Version 1: the rest is weights.
+    #[serde(default)]
+    weights_len: Option<usize>,
 }
 
 fn bundle_error(message: impl Into<String>) -> Error {
@@ -84,7 +92,9 @@ pub fn export(
         precision,
         slots: translator.slots,
         metadata,
+        weights_len: Some(weights.len()),
     };
+    let index = translator.index.as_ref().map(Index::to_bytes).unwrap_or_default();
     let header = serde_json::to_vec(&header).map_err(|e| bundle_error(e.to_string()))?;
     let mut out = Vec::with_capacity(16 + header.len() + weights.len() + CHECKSUM_LEN);
     out.extend_from_slice(MAGIC);
@@ -92,6 +102,7 @@ pub fn export(
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(&weights);
+    out.extend_from_slice(&index);
     let checksum = Sha256::digest(&out);
     out.extend_from_slice(&checksum);
     Ok(out)
@@ -107,12 +118,23 @@ pub struct BundleInfo {
     pub prompt_vocab_size: usize,
     pub code_vocab_size: usize,
     pub weights_bytes: usize,
+    /// Pairs in the retrieval index (0: none).
+    pub index_entries: usize,
     pub sha256: String,
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Checks magic, version and checksum; returns the header and the weight bytes.
-fn open(bytes: &[u8]) -> Result<(Header, &[u8], String)> {
+/// A bundle's parts, checked.
+struct Opened<'a> {
+    version: u32,
+    header: Header,
+    weights: &'a [u8],
+    index: Option<Index>,
+    sha256: String,
+}
+
+/// Checks magic, version and checksum; returns the header, the weight bytes and the index.
+fn open(bytes: &[u8]) -> Result<Opened<'_>> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(bundle_error("not an nl2py model bundle (wrong magic bytes)"));
     }
@@ -120,9 +142,9 @@ fn open(bytes: &[u8]) -> Result<(Header, &[u8], String)> {
         return Err(bundle_error(format!("truncated: {} bytes is shorter than any bundle", bytes.len())));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(bundle_error(format!(
-            "bundle format version {version}, but this build reads version {FORMAT_VERSION}"
+            "bundle format version {version}, but this build reads versions {OLDEST_VERSION} to {FORMAT_VERSION}"
         )));
     }
     let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
@@ -140,14 +162,29 @@ fn open(bytes: &[u8]) -> Result<(Header, &[u8], String)> {
     {
         return Err(bundle_error("the vocabularies do not match the model configuration"));
     }
-    Ok((header, &body[header_end..], hex::encode(checksum)))
+    let rest = &body[header_end..];
+    let (weights, index) = match header.weights_len {
+        Some(len) if len <= rest.len() => rest.split_at(len),
+        Some(len) => return Err(bundle_error(format!("{len} bytes of weights, but {} left", rest.len()))),
+        None => (rest, &[][..]),
+    };
+    let index = match (index.is_empty(), header.config.max_example_len) {
+        (true, None) => None,
+        (false, Some(_)) => Some(Index::from_bytes(index, header.code_vocab.len())?),
+        (true, Some(_)) => {
+            return Err(bundle_error("the model reads retrieved examples, but the bundle has no index"));
+        }
+        (false, None) => return Err(bundle_error("an index for a model that reads no examples")),
+    };
+    Ok(Opened { version, header, weights, index, sha256: hex::encode(checksum) })
 }
 
 /// Reads a bundle's header and checks its integrity.
 pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
-    let (header, weights, sha256) = open(bytes)?;
+    let Opened { version, header, weights, index, sha256 } = open(bytes)?;
     Ok(BundleInfo {
-        format_version: FORMAT_VERSION,
+        index_entries: index.map_or(0, |i| i.len()),
+        format_version: version,
         precision: header.precision,
         slots: header.slots,
         prompt_vocab_size: header.prompt_vocab.len(),
@@ -162,7 +199,7 @@ pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
 /// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
 /// format version, corrupt or truncated, or weights that do not fit the configuration.
 pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
-    let (header, weights, _) = open(bytes)?;
+    let Opened { header, weights, index, .. } = open(bytes)?;
     let mut model: Seq2Seq = header.config.init(device);
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())))
         .with_from_adapter(int8::DequantizeBlocks.chain(FloatCastAdapter::to(DType::F32)));
@@ -173,6 +210,7 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
         prompt_vocab: header.prompt_vocab,
         code_vocab: header.code_vocab,
         slots: header.slots,
+        index,
         device: device.clone(),
     })
 }

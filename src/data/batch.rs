@@ -5,6 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::prepare::Example;
+use crate::model::EncoderInput;
 use crate::text::prompt::Slots;
 use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, Vocab};
 
@@ -12,6 +13,9 @@ use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, Vocab};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodedExample {
     pub prompt: Vec<usize>,
+    /// Retrieved examples' code ids for a retrieval model (see [`crate::retrieve`]); empty otherwise.
+    #[serde(default)]
+    pub examples: Vec<usize>,
     /// Code ids without `<bos>`/`<eos>`.
     pub code: Vec<usize>,
     pub slots: Slots,
@@ -32,7 +36,18 @@ impl EncodedExample {
         prompt.truncate(max_prompt_len);
         let mut code = code_vocab.encode(&example.code_tokens);
         code.truncate(max_code_len.saturating_sub(1));
-        Self { prompt, code, slots: example.slots.clone(), reference: example.snippet.clone() }
+        Self {
+            prompt,
+            examples: Vec::new(),
+            code,
+            slots: example.slots.clone(),
+            reference: example.snippet.clone(),
+        }
+    }
+
+    /// The same example with retrieved examples' code ids beside its prompt.
+    pub fn with_examples(self, examples: Vec<usize>) -> Self {
+        Self { examples, ..self }
     }
 
     /// An example's code alone, for a code language model: the prompt is a lone `<bos>` and code
@@ -42,6 +57,7 @@ impl EncodedExample {
         code.chunks(window.max(1))
             .map(|chunk| Self {
                 prompt: vec![BOS_ID],
+                examples: Vec::new(),
                 code: chunk.to_vec(),
                 slots: Slots::default(),
                 reference: String::new(),
@@ -53,10 +69,11 @@ impl EncodedExample {
 /// A batch as tensors, right-padded with `<pad>`.
 ///
 /// # Shapes
-/// - prompt: `[batch, source]`; code_input (`<bos>` + code) and code_target (code + `<eos>`): `[batch, target]`
+/// - input: prompts `[batch, source]` and, when any example has some, retrieved examples
+///   `[batch, example]`; code_input (`<bos>` + code) and code_target (code + `<eos>`): `[batch, target]`
 #[derive(Debug, Clone)]
 pub struct Batch {
-    pub prompt: Tensor<2, Int>,
+    pub input: EncoderInput,
     pub code_input: Tensor<2, Int>,
     pub code_target: Tensor<2, Int>,
     pub examples: Vec<EncodedExample>,
@@ -76,16 +93,16 @@ fn padded(rows: &[Vec<usize>], device: &Device) -> Tensor<2, Int> {
 impl Batch {
     pub fn new(examples: Vec<EncodedExample>, device: &Device) -> Self {
         let prompts: Vec<Vec<usize>> = examples.iter().map(|e| e.prompt.clone()).collect();
+        let mut input = EncoderInput::new(padded(&prompts, device));
+        if examples.iter().any(|e| !e.examples.is_empty()) {
+            let retrieved: Vec<Vec<usize>> = examples.iter().map(|e| e.examples.clone()).collect();
+            input = input.with_examples(padded(&retrieved, device));
+        }
         let inputs: Vec<Vec<usize>> =
             examples.iter().map(|e| [&[BOS_ID], e.code.as_slice()].concat()).collect();
         let targets: Vec<Vec<usize>> =
             examples.iter().map(|e| [e.code.as_slice(), &[EOS_ID]].concat()).collect();
-        Self {
-            prompt: padded(&prompts, device),
-            code_input: padded(&inputs, device),
-            code_target: padded(&targets, device),
-            examples,
-        }
+        Self { input, code_input: padded(&inputs, device), code_target: padded(&targets, device), examples }
     }
 }
 
@@ -119,6 +136,7 @@ mod tests {
     fn example(code_len: usize) -> EncodedExample {
         EncodedExample {
             prompt: vec![5; 3],
+            examples: Vec::new(),
             code: vec![7; code_len],
             slots: Slots::default(),
             reference: String::new(),

@@ -58,6 +58,10 @@ pub enum SourceKind {
     ApiDocs,
     /// CoNaLa's mined pairs (`conala-mined.jsonl`), when a user has them.
     ConalaMined,
+    /// Django's English pseudo-code and code lines (`django-all.anno` with `django-all.code`).
+    Django,
+    /// Sanitized MBPP's problems outside its test ids (`mbpp-sanitized.json`).
+    Mbpp,
 }
 
 impl SourceKind {
@@ -68,6 +72,8 @@ impl SourceKind {
             "conala-test.json" => Some(Self::ConalaTest),
             "conala-mined.jsonl" => Some(Self::ConalaMined),
             "python-docs.jsonl" => Some(Self::ApiDocs),
+            "django-all.anno" => Some(Self::Django),
+            "mbpp-sanitized.json" => Some(Self::Mbpp),
             n if n.starts_with("goldmine_") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
             n if n.starts_with("mined-") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
             n if n.starts_with("english_python_data") && n.ends_with(".txt") => Some(Self::EnglishPython),
@@ -75,13 +81,37 @@ impl SourceKind {
         }
     }
 
-    /// Reads a file of this kind.
-    pub fn read(self, text: &str) -> ReadOutcome {
+    /// The second file a source of this kind reads, named after the first.
+    pub fn companion(self, name: &str) -> Option<String> {
+        match self {
+            Self::Django => Some(name.strip_suffix(".anno").unwrap_or(name).to_string() + ".code"),
+            _ => None,
+        }
+    }
+
+    /// Reads a file of this kind (with its companion's text, for kinds that have one).
+    pub fn read(self, text: &str, companion: Option<&str>) -> ReadOutcome {
         match self {
             Self::EnglishPython => english_python::read(text),
             Self::ConalaTrain | Self::ConalaTest => sources::read_conala_json(text),
             Self::ApiDocs | Self::ConalaMined => sources::read_jsonl(text),
+            Self::Django => sources::read_django(text, companion.unwrap_or_default()),
+            Self::Mbpp => sources::read_mbpp(text),
         }
+    }
+}
+
+/// The licence under which a data file's pairs may be redistributed (inside a model bundle's
+/// retrieval index), by file name; `None` where no licence is known (English–Python, pairs
+/// mined from a machine's packages), which keeps those pairs out of the index.
+pub fn redistribution_licence(name: &str) -> Option<&'static str> {
+    match name {
+        "conala-train.json" => Some("CC BY-SA 4.0 (CoNaLa, via zorazrw/multilingual-conala)"),
+        "python-docs.jsonl" => Some("Apache-2.0 (neulab/external-knowledge-codegen)"),
+        n if n.starts_with("goldmine_") => Some("Apache-2.0 (neulab/external-knowledge-codegen)"),
+        "django-all.anno" => Some("MIT (odashi/ase15-django-dataset)"),
+        "mbpp-sanitized.json" => Some("CC BY 4.0 (Google Research, MBPP)"),
+        _ => None,
     }
 }
 
@@ -99,5 +129,8 @@ mod tests {
         assert_eq!(SourceKind::of_file("english_python_data_pruned.txt"), Some(SourceKind::EnglishPython));
         assert_eq!(SourceKind::of_file("mined-stdlib.jsonl"), Some(SourceKind::ApiDocs));
         assert_eq!(SourceKind::of_file("PROVENANCE.md"), None);
+        assert_eq!(SourceKind::Django.companion("django-all.anno").as_deref(), Some("django-all.code"));
+        assert_eq!(redistribution_licence("english_python_data.txt"), None);
+        assert!(redistribution_licence("django-all.anno").unwrap().starts_with("MIT"));
     }
 }

@@ -4,8 +4,12 @@
 //! - test: CoNaLa test, every record kept (its `snippet` is the BLEU reference even where our
 //!   tokenizer rejects it; such records have no code tokens).
 //! - dev: 10 % of CoNaLa train by `question_id` group, and 10 % of the English–Python pairs.
-//! - train: the rest of CoNaLa train and English–Python.
-//! - pretrain: API-docs and mined pairs, for whole-model pretraining.
+//! - train: the rest of CoNaLa train and English–Python, Django, and MBPP outside its test ids.
+//! - pretrain: API-docs and mined pairs, for whole-model pretraining or mixed training.
+//!
+//! With `neighbours > 0`, the train and pretrain pairs of sources whose licence allows
+//! redistribution form a retrieval index, and every example gets its nearest indexed pairs
+//! (never itself or a pair of its own group, e.g. the same CoNaLa question).
 //!
 //! Within a kind of source, pairs equal up to whitespace and comments (same lower-cased prompt,
 //! same code tokens) are kept once; a train, pretrain or dev pair equal to a pair of a split
@@ -20,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{RawPair, SourceKind};
+use crate::retrieve::{Index, IndexSource, NewEntry};
 use crate::text::{code, prompt, prompt::Slots, vocab::Vocab};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -58,11 +63,25 @@ pub struct PrepareConfig {
     /// Quoted spans of prompts become slots (see [`prompt`]); false is the ablation baseline.
     #[serde(default = "crate::text::prompt::slots_by_default")]
     pub slots: bool,
+    /// Retrieved neighbours per example (0: no retrieval index).
+    #[serde(default)]
+    pub neighbours: usize,
+    /// Most code tokens of the neighbours, joined, that a model reads.
+    #[serde(default)]
+    pub max_example_len: usize,
 }
 
 impl Default for PrepareConfig {
     fn default() -> Self {
-        Self { seed: 42, dev_fraction: 0.1, min_freq: 2, max_vocab: None, slots: true }
+        Self {
+            seed: 42,
+            dev_fraction: 0.1,
+            min_freq: 2,
+            max_vocab: None,
+            slots: true,
+            neighbours: 0,
+            max_example_len: 0,
+        }
     }
 }
 
@@ -71,6 +90,8 @@ pub struct SourceFile {
     pub name: String,
     pub kind: SourceKind,
     pub text: String,
+    /// The text of the second file its kind reads ([`SourceKind::companion`]).
+    pub companion: Option<String>,
 }
 
 /// One prepared pair, as written to `<split>.jsonl`.
@@ -86,6 +107,16 @@ pub struct Example {
     /// Cleaned code tokens with slots abstracted; empty for a test snippet we cannot tokenize.
     pub code_tokens: Vec<String>,
     pub slots: Slots,
+    /// Entries of the retrieval index nearest to this prompt, nearest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retrieved: Vec<usize>,
+}
+
+impl Example {
+    /// Pairs of one group never straddle splits and never retrieve each other.
+    fn group(&self) -> (&str, &str) {
+        (&self.source, self.id.split('#').next().unwrap_or(&self.id))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -141,12 +172,26 @@ pub struct Report {
     pub splits: BTreeMap<Split, SplitReport>,
     pub prompt_vocab_size: usize,
     pub code_vocab_size: usize,
+    #[serde(default)]
+    pub retrieval: Option<RetrievalReport>,
+}
+
+/// What the retrieval index holds, and how close held-out prompts come to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalReport {
+    pub entries: usize,
+    /// Indexed pairs per source file.
+    pub by_source: BTreeMap<String, usize>,
+    /// Held-out examples whose nearest indexed prompt has the same words (a near-duplicate: a
+    /// right answer there can be recall, not skill), per split.
+    pub near_identical: BTreeMap<Split, usize>,
 }
 
 pub struct Prepared {
     pub splits: BTreeMap<Split, Vec<Example>>,
     pub prompt_vocab: Vocab,
     pub code_vocab: Vocab,
+    pub index: Option<Index>,
     pub report: Report,
 }
 
@@ -175,6 +220,7 @@ impl Candidate {
             prompt_tokens: self.prompt.tokens,
             code_tokens,
             slots: self.prompt.slots,
+            retrieved: Vec::new(),
         }
     }
 }
@@ -187,7 +233,7 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
         .collect();
     let mut by_kind: BTreeMap<SourceKind, Vec<Candidate>> = BTreeMap::new();
     for (file, source) in files.iter().enumerate() {
-        let outcome = source.kind.read(&source.text);
+        let outcome = source.kind.read(&source.text, source.companion.as_deref());
         let report = &mut reports[file];
         report.read = outcome.read;
         report.malformed = outcome.malformed;
@@ -233,6 +279,10 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
                 let (dev, train) = split_by_group(candidates, config.dev_fraction, &mut rng);
                 assigned.entry(Split::Dev).or_default().extend(dev);
                 assigned.entry(Split::Train).or_default().extend(train);
+            }
+            // Neither is scored here: all of Django and MBPP's non-test problems train.
+            SourceKind::Django | SourceKind::Mbpp => {
+                assigned.entry(Split::Train).or_default().extend(candidates)
             }
         }
     }
@@ -289,14 +339,76 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
             (split, report)
         })
         .collect();
+    let (index, retrieval) = if config.neighbours > 0 {
+        let (index, report) = retrieve_neighbours(&mut splits, &code_vocab, config);
+        (Some(index), Some(report))
+    } else {
+        (None, None)
+    };
     let report = Report {
         config: Some(config.clone()),
         sources: reports,
         splits: split_reports,
         prompt_vocab_size: prompt_vocab.len(),
         code_vocab_size: code_vocab.len(),
+        retrieval,
     };
-    Prepared { splits, prompt_vocab, code_vocab, report }
+    Prepared { splits, prompt_vocab, code_vocab, index, report }
+}
+
+/// Indexes the train and pretrain pairs that may be redistributed, and gives every example its
+/// nearest entries, never one of its own group.
+fn retrieve_neighbours(
+    splits: &mut BTreeMap<Split, Vec<Example>>,
+    code_vocab: &Vocab,
+    config: &PrepareConfig,
+) -> (Index, RetrievalReport) {
+    let mut sources: Vec<String> = Vec::new();
+    let mut index_sources = Vec::new();
+    let mut index = Index::new(Vec::new(), config.neighbours, config.max_example_len);
+    // Per entry: the group of the example it holds.
+    let mut groups: Vec<(String, String)> = Vec::new();
+    let mut report = RetrievalReport::default();
+    for split in [Split::Train, Split::Pretrain] {
+        for example in splits.get(&split).into_iter().flatten() {
+            let Some(licence) = super::redistribution_licence(&example.source) else { continue };
+            let source = match sources.iter().position(|s| *s == example.source) {
+                Some(at) => at,
+                None => {
+                    sources.push(example.source.clone());
+                    index_sources.push(IndexSource { name: example.source.clone(), licence: licence.into() });
+                    sources.len() - 1
+                }
+            };
+            index.push(NewEntry {
+                source,
+                prompt: &example.prompt,
+                code: &example.snippet,
+                prompt_tokens: &example.prompt_tokens,
+                code_ids: code_vocab.encode(&example.code_tokens).into_iter().map(|id| id as u32).collect(),
+            });
+            let (file, group) = example.group();
+            groups.push((file.to_string(), group.to_string()));
+            *report.by_source.entry(example.source.clone()).or_default() += 1;
+        }
+    }
+    index.sources = index_sources;
+    report.entries = index.len();
+    report.near_identical = [(Split::Dev, 0), (Split::Test, 0)].into();
+    for (&split, examples) in splits.iter_mut() {
+        for example in examples.iter_mut() {
+            let (file, group) = example.group();
+            let own = |entry: usize| groups[entry].0 == file && groups[entry].1 == group;
+            let hits = index.search(&example.prompt_tokens, config.neighbours, own);
+            if matches!(split, Split::Dev | Split::Test)
+                && hits.first().is_some_and(|hit| index.same_words(hit.entry, &example.prompt_tokens))
+            {
+                *report.near_identical.entry(split).or_default() += 1;
+            }
+            example.retrieved = hits.iter().map(|hit| hit.entry).collect();
+        }
+    }
+    (index, report)
 }
 
 /// Keeps the first of equal pairs (files in the order given), counting the others.
@@ -362,10 +474,10 @@ mod tests {
     fn files() -> Vec<SourceFile> {
         let ep = "# write a program to print one\nprint(1)\n\n# write a program to print one\nprint( 1 )  # same\n\n# write a program to print two\nprint(2\n";
         vec![
-            SourceFile { name: "conala-train.json".into(), kind: SourceKind::ConalaTrain, text: conala(40, "train", |i| i / 2) },
-            SourceFile { name: "conala-test.json".into(), kind: SourceKind::ConalaTest, text: conala(5, "test", |i| 1000 + i) },
-            SourceFile { name: "english_python_data.txt".into(), kind: SourceKind::EnglishPython, text: ep.into() },
-            SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text: "{\"intent\": \"Test  3\", \"snippet\": \"test( 3 )\"}\n{\"intent\": \"x\", \"snippet\": \"y\"}\n".into() },
+            SourceFile { name: "conala-train.json".into(), kind: SourceKind::ConalaTrain, text: conala(40, "train", |i| i / 2), companion: None },
+            SourceFile { name: "conala-test.json".into(), kind: SourceKind::ConalaTest, text: conala(5, "test", |i| 1000 + i), companion: None },
+            SourceFile { name: "english_python_data.txt".into(), kind: SourceKind::EnglishPython, text: ep.into(), companion: None },
+            SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text: "{\"intent\": \"Test  3\", \"snippet\": \"test( 3 )\"}\n{\"intent\": \"x\", \"snippet\": \"y\"}\n".into(), companion: None },
         ]
     }
 
@@ -394,6 +506,33 @@ mod tests {
         let c = prepare(&files(), &PrepareConfig { seed: 7, ..Default::default() });
         assert_eq!(a.splits, b.splits);
         assert_ne!(a.splits[&Split::Dev], c.splits[&Split::Dev]);
+    }
+
+    /// Every example gets neighbours from the licensed train and pretrain pairs, never from its
+    /// own group; English–Python (no licence) stays out of the index.
+    #[test]
+    fn neighbours_come_from_licensed_pairs_of_other_groups() {
+        let config = PrepareConfig { neighbours: 2, max_example_len: 16, ..Default::default() };
+        let prepared = prepare(&files(), &config);
+        let index = prepared.index.as_ref().unwrap();
+        let report = prepared.report.retrieval.as_ref().unwrap();
+        assert_eq!(report.by_source.keys().collect::<Vec<_>>(), ["conala-train.json", "python-docs.jsonl"]);
+        assert_eq!(report.entries, index.len());
+        let dev = &prepared.splits[&Split::Dev];
+        assert!(dev.iter().all(|e| e.retrieved.len() == 2), "dev prompts share `train` with the index");
+        for split in Split::ALL {
+            for example in &prepared.splits[&split] {
+                for &entry in &example.retrieved {
+                    let found = index.entry(entry);
+                    let found_group = prepared.splits[&Split::Train]
+                        .iter()
+                        .chain(&prepared.splits[&Split::Pretrain])
+                        .find(|e| e.prompt == found.prompt && e.snippet == found.code)
+                        .map(|e| e.group());
+                    assert_ne!(found_group, Some(example.group()), "{} retrieved its own group", example.id);
+                }
+            }
+        }
     }
 
     #[test]

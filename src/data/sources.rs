@@ -1,6 +1,7 @@
-//! CoNaLa's JSON array and the JSONL pair files (`intent`, `snippet`, optional `question_id`,
-//! and `prob` in CoNaLa's mined file). A record that is not an object with a non-empty prompt
-//! and non-empty code is counted as malformed and skipped.
+//! CoNaLa's JSON array, the JSONL pair files (`intent`, `snippet`, optional `question_id`, and
+//! `prob` in CoNaLa's mined file), Django's line-aligned `.anno`/`.code` pair and sanitized
+//! MBPP's JSON array. A record that is not an object with a non-empty prompt and non-empty code
+//! is counted as malformed and skipped.
 
 use serde_json::Value;
 
@@ -55,6 +56,67 @@ pub fn read_jsonl(text: &str) -> ReadOutcome {
     outcome
 }
 
+/// Django (Oda et al. 2015): line `n` of the English file describes line `n` of the code file.
+/// Code lines are often fragments (`else:`, a line inside a bracket); the tokenizer decides.
+pub fn read_django(anno: &str, code: &str) -> ReadOutcome {
+    let mut outcome = ReadOutcome::default();
+    let mut code_lines = code.lines();
+    for (n, prompt) in anno.lines().enumerate() {
+        outcome.read += 1;
+        match (prompt.trim(), code_lines.next().map(str::trim)) {
+            (_, None) => outcome.malformed(format!("line {}: the code file has fewer lines", n + 1)),
+            (prompt, Some(code)) if !prompt.is_empty() && !code.is_empty() => {
+                let id = format!("line {}", n + 1);
+                outcome.pairs.push(RawPair {
+                    group: id.clone(),
+                    id,
+                    prompt: prompt.into(),
+                    code: code.into(),
+                });
+            }
+            _ => outcome.malformed(format!("line {}: an empty prompt or code line", n + 1)),
+        }
+    }
+    let extra = code_lines.count();
+    if extra > 0 {
+        outcome.read += extra;
+        outcome.malformed(format!("the code file has {extra} more lines than the English file"));
+        outcome.malformed += extra - 1;
+    }
+    outcome
+}
+
+/// MBPP's test problems (task ids 11–510) are never trained on: they are not read here.
+pub const MBPP_TEST_IDS: std::ops::RangeInclusive<u64> = 11..=510;
+
+/// Sanitized MBPP (`task_id`, `prompt`, `code`): the problems outside [`MBPP_TEST_IDS`].
+pub fn read_mbpp(text: &str) -> ReadOutcome {
+    let mut outcome = ReadOutcome::default();
+    let records: Vec<Value> = match serde_json::from_str(text) {
+        Ok(records) => records,
+        Err(e) => {
+            outcome.read = 1;
+            outcome.malformed(format!("the file is not a JSON array: {e}"));
+            return outcome;
+        }
+    };
+    for (n, record) in records.iter().enumerate() {
+        let task = record.get("task_id").and_then(Value::as_u64);
+        if task.is_some_and(|t| MBPP_TEST_IDS.contains(&t)) {
+            continue;
+        }
+        outcome.read += 1;
+        match (task, non_empty(record, "prompt"), non_empty(record, "code")) {
+            (Some(task), Some(prompt), Some(code)) => {
+                let id = format!("task {task}");
+                outcome.pairs.push(RawPair { group: id.clone(), id, prompt, code });
+            }
+            _ => outcome.malformed(format!("record {n}: needs a task_id, a prompt and code")),
+        }
+    }
+    outcome
+}
+
 fn non_empty(record: &Value, field: &str) -> Option<String> {
     record.get(field)?.as_str().filter(|s| !s.trim().is_empty()).map(str::to_string)
 }
@@ -84,6 +146,23 @@ mod tests {
         assert_eq!(out.pairs[0].prompt, "better");
         assert_eq!(out.pairs[1].prompt, "only raw");
         assert_eq!(out.pairs[1].group, "7");
+    }
+
+    #[test]
+    fn django_pairs_lines_and_counts_the_odd_ones() {
+        let out = read_django("import module os.\n\nelse.\nextra\n", " import os\nx = 1\n else :\n");
+        assert_eq!((out.read, out.malformed, out.pairs.len()), (4, 2, 2));
+        assert_eq!((out.pairs[1].prompt.as_str(), out.pairs[1].code.as_str()), ("else.", "else :"));
+        assert_eq!(read_django("a\n", "x\ny\nz\n").malformed, 2);
+    }
+
+    #[test]
+    fn mbpp_test_problems_are_never_read() {
+        let text = r#"[{"task_id": 2, "prompt": "p", "code": "c"}, {"task_id": 11, "prompt": "t", "code": "c"},
+            {"task_id": 510, "prompt": "t", "code": "c"}, {"task_id": 601, "prompt": "q", "code": "d"}, {"task_id": 700}]"#;
+        let out = read_mbpp(text);
+        assert_eq!((out.read, out.malformed), (3, 1));
+        assert_eq!(out.pairs.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["task 2", "task 601"]);
     }
 
     #[test]

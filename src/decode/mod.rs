@@ -9,7 +9,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::is_valid_python;
-use crate::model::{DecoderState, Seq2Seq, Seq2SeqConfig};
+use crate::model::{DecoderState, EncoderInput, Seq2Seq, Seq2SeqConfig};
+use crate::retrieve::{Hit, Index};
 use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab};
 use crate::text::{code, prompt};
 use crate::{Error, Result};
@@ -104,6 +105,21 @@ pub struct Generation {
     /// The prompt was longer than the model reads and was cut.
     pub truncated: bool,
     pub attention: Option<CrossAttention>,
+    /// The retrieved pairs whose code the model read beside the prompt, nearest first.
+    #[serde(default)]
+    pub examples: Vec<RetrievedExample>,
+}
+
+/// A training pair retrieved for a prompt, with where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievedExample {
+    pub prompt: String,
+    pub code: String,
+    /// The data file it comes from, and that file's licence.
+    pub source: String,
+    pub licence: String,
+    /// BM25 score.
+    pub score: f32,
 }
 
 /// Watches a generation step by step: the page shows tokens as they come and offers Stop.
@@ -134,6 +150,8 @@ pub struct Translator {
     /// Prompts are tokenized with slots ([`prompt::tokenize`]), as the model was trained; false
     /// for the ablation baseline ([`prompt::tokenize_without_slots`]).
     pub slots: bool,
+    /// The retrieval index for a model that reads retrieved examples.
+    pub index: Option<Index>,
     pub device: Device,
 }
 
@@ -204,6 +222,23 @@ impl Translator {
         if self.slots { prompt::tokenize(text) } else { prompt::tokenize_without_slots(text) }
     }
 
+    /// The nearest indexed pairs for a tokenized prompt (none without an index, or for a model
+    /// that does not read examples).
+    pub fn retrieve(&self, prompt_tokens: &[String]) -> Vec<Hit> {
+        match &self.index {
+            Some(index) if self.model.reads_examples() => {
+                index.search(prompt_tokens, index.neighbours, |_| false)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The example ids a model reads for these hits.
+    pub fn example_ids(&self, hits: &[Hit]) -> Vec<usize> {
+        let entries: Vec<usize> = hits.iter().map(|h| h.entry).collect();
+        self.index.as_ref().map(|index| index.example_ids(&entries)).unwrap_or_default()
+    }
+
     /// Generates Python for a prompt. An empty prompt, or one of only unknown words, is an error.
     pub async fn generate(&self, prompt_text: &str, options: &GenerateOptions) -> Result<Generation> {
         self.generate_watched(prompt_text, options, &mut ()).await
@@ -227,11 +262,19 @@ impl Translator {
         let truncated = ids.len() > self.config.max_prompt_len;
         ids.truncate(self.config.max_prompt_len);
         let source = ids.len();
-        let prompt_ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        let prompt_tensor =
-            Tensor::<2, Int>::from_data(TensorData::new(prompt_ids, [1, source]), &self.device);
-        let memory = self.model.encode(prompt_tensor.clone());
-        let state = self.model.start(&prompt_tensor, memory);
+        let row = |ids: &[usize]| {
+            let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, ids.len()]), &self.device)
+        };
+        let hits = self.retrieve(&prompt.tokens);
+        let example_ids = self.example_ids(&hits);
+        let mut input = EncoderInput::new(row(&ids));
+        if !example_ids.is_empty() {
+            input = input.with_examples(row(&example_ids));
+        }
+        // The attention kept per step covers the prompt and the examples.
+        let memory_len = source + example_ids.len();
+        let state = self.model.start(self.model.encode(&input));
         let max_tokens = options.max_tokens.min(self.config.max_code_len.saturating_sub(1)).max(1);
         let best = match options.search {
             Search::Greedy => {
@@ -256,12 +299,30 @@ impl Translator {
         };
         let output_tokens = self.code_vocab.decode(&best.ids);
         let code = code_from_tokens(&output_tokens, &prompt.slots);
-        let attention = options.attention.then_some(CrossAttention {
+        let attention = options.attention.then(|| CrossAttention {
             layers: self.config.decoder_layers,
             heads: self.config.heads,
             source,
-            weights: best.attention,
+            // The page draws the prompt's words: the weights on examples are left out.
+            weights: best.attention.chunks(memory_len).flat_map(|w| &w[..source]).copied().collect(),
         });
+        let examples = match &self.index {
+            Some(index) => hits
+                .iter()
+                .map(|hit| {
+                    let entry = index.entry(hit.entry);
+                    let from = &index.sources[entry.source];
+                    RetrievedExample {
+                        prompt: entry.prompt.clone(),
+                        code: entry.code.clone(),
+                        source: from.name.clone(),
+                        licence: from.licence.clone(),
+                        score: hit.score,
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let mut prompt_tokens = prompt.tokens;
         prompt_tokens.truncate(source);
         Ok(Generation {
@@ -273,6 +334,7 @@ impl Translator {
             score: best.score,
             truncated,
             attention,
+            examples,
         })
     }
 }
@@ -296,16 +358,15 @@ pub fn code_from_tokens(tokens: &[String], slots: &prompt::Slots) -> String {
 /// Greedy generation for a batch of prompts at once (validation): each row stops at `<eos>`.
 ///
 /// # Shapes
-/// - prompts: `[batch, source]`, right-padded with `<pad>`
+/// - input: prompts `[batch, source]` (and examples), right-padded with `<pad>`
 pub async fn greedy_batch(
     model: &Seq2Seq,
-    prompts: Tensor<2, Int>,
+    input: &EncoderInput,
     max_tokens: usize,
 ) -> Result<Vec<Vec<usize>>> {
-    let [rows, _] = prompts.dims();
-    let device = prompts.device();
-    let memory = model.encode(prompts.clone());
-    let mut state = model.start(&prompts, memory);
+    let [rows, _] = input.prompt.dims();
+    let device = input.prompt.device();
+    let mut state = model.start(model.encode(input));
     let mut outputs = vec![Vec::new(); rows];
     let mut done = vec![false; rows];
     let mut last = vec![BOS_ID as i64; rows];

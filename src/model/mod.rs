@@ -49,6 +49,9 @@ pub struct Seq2SeqConfig {
     /// The decoder's output projection reuses its input embedding.
     #[config(default = true)]
     pub tie_embeddings: bool,
+    /// Longest retrieved-example input in tokens (learned positions of their own, which mark
+    /// example tokens apart from the prompt's); `None`: the model reads the prompt alone.
+    pub max_example_len: Option<usize>,
 }
 
 impl Seq2SeqConfig {
@@ -64,6 +67,7 @@ impl Seq2SeqConfig {
         Seq2Seq {
             prompt_embedding: embedding(self.prompt_vocab, &token_init),
             prompt_positions: embedding(self.max_prompt_len, &position_init),
+            example_positions: self.max_example_len.map(|n| embedding(n, &position_init)),
             encoder: (0..self.encoder_layers).map(|_| layer.init_encoder(device)).collect(),
             encoder_norm: final_norm(self.pre_norm, self.d_model, device),
             code_embedding: embedding(self.code_vocab, &token_init),
@@ -81,6 +85,8 @@ impl Seq2SeqConfig {
 pub struct Seq2Seq {
     prompt_embedding: Embedding,
     prompt_positions: Embedding,
+    /// Positions of retrieved-example tokens, which the encoder reads through the code embedding.
+    example_positions: Option<Embedding>,
     encoder: Vec<EncoderLayer>,
     encoder_norm: Option<LayerNorm>,
     code_embedding: Embedding,
@@ -90,6 +96,36 @@ pub struct Seq2Seq {
     /// Output projection when embeddings are not tied.
     output: Option<Linear>,
     d_model: usize,
+}
+
+/// What the encoder reads: prompts and, for a retrieval model, the code of retrieved examples.
+///
+/// # Shapes
+/// - prompt: `[batch, source]`; examples: `[batch, example]` code ids; both right-padded with `<pad>`
+#[derive(Debug, Clone)]
+pub struct EncoderInput {
+    pub prompt: Tensor<2, Int>,
+    pub examples: Option<Tensor<2, Int>>,
+}
+
+impl EncoderInput {
+    pub fn new(prompt: Tensor<2, Int>) -> Self {
+        Self { prompt, examples: None }
+    }
+
+    pub fn with_examples(self, examples: Tensor<2, Int>) -> Self {
+        Self { examples: Some(examples), ..self }
+    }
+}
+
+/// The encoder's output with its padding mask.
+///
+/// # Shapes
+/// - states: `[batch, source (+ example), d_model]`; mask: `[batch, 1, 1, source (+ example)]`, true at padding
+#[derive(Debug, Clone)]
+pub struct Memory {
+    pub states: Tensor<3>,
+    pub mask: Tensor<4, Bool>,
 }
 
 /// What the decoder keeps between generation steps.
@@ -153,31 +189,49 @@ fn positions(start: usize, length: usize, device: &Device) -> Tensor<2, Int> {
 }
 
 impl Seq2Seq {
-    /// Encodes prompts (right-padded with `<pad>`).
-    ///
-    /// # Shapes
-    /// - prompt: `[batch, source]` → `[batch, source, d_model]`
-    pub fn encode(&self, prompt: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, source] = prompt.dims();
-        let mask = pad_mask(&prompt);
+    /// Encodes prompts and, when given and the model reads them, retrieved examples: one
+    /// sequence, prompt first.
+    pub fn encode(&self, input: &EncoderInput) -> Memory {
         let scale = (self.d_model as f32).sqrt();
-        let positions = self.prompt_positions.forward(positions(0, source, &prompt.device()));
-        let mut x = self.prompt_embedding.forward(prompt).mul_scalar(scale)
-            + positions.expand([batch as i64, source as i64, self.d_model as i64]);
+        let embed = |tokens: &Tensor<2, Int>, table: &Embedding, positions_table: &Embedding| {
+            let [batch, length] = tokens.dims();
+            let positions = positions_table.forward(positions(0, length, &tokens.device()));
+            table.forward(tokens.clone()).mul_scalar(scale)
+                + positions.expand([batch as i64, length as i64, self.d_model as i64])
+        };
+        let mut x = embed(&input.prompt, &self.prompt_embedding, &self.prompt_positions);
+        let mut mask = pad_mask(&input.prompt);
+        if let (Some(examples), Some(table)) = (&input.examples, &self.example_positions) {
+            let [_, length] = examples.dims();
+            let max = table.weight.dims()[0];
+            let examples = examples.clone().slice([0..examples.dims()[0], 0..length.min(max)]);
+            x = Tensor::cat(vec![x, embed(&examples, &self.code_embedding, table)], 1);
+            mask = Tensor::cat(vec![mask, pad_mask(&examples)], 3);
+        }
         for layer in &self.encoder {
             x = layer.forward(x, mask.clone());
         }
-        match &self.encoder_norm {
+        let states = match &self.encoder_norm {
             Some(norm) => norm.forward(x),
             None => x,
-        }
+        };
+        Memory { states, mask }
     }
 
-    /// The decoder's state before its first step, for encoded prompts.
-    pub fn start(&self, prompt: &Tensor<2, Int>, memory: Tensor<3>) -> DecoderState {
+    /// Whether the encoder reads retrieved examples.
+    pub fn reads_examples(&self) -> bool {
+        self.example_positions.is_some()
+    }
+
+    /// The decoder's state before its first step.
+    pub fn start(&self, memory: Memory) -> DecoderState {
         DecoderState {
-            memory: self.decoder.iter().map(|layer| layer.memory_keys_values(memory.clone())).collect(),
-            memory_mask: pad_mask(prompt),
+            memory: self
+                .decoder
+                .iter()
+                .map(|layer| layer.memory_keys_values(memory.states.clone()))
+                .collect(),
+            memory_mask: memory.mask,
             past: vec![None; self.decoder.len()],
             position: 0,
         }
@@ -227,11 +281,9 @@ impl Seq2Seq {
     /// Teacher-forced forward pass for training: logits for every target position.
     ///
     /// # Shapes
-    /// - prompt: `[batch, source]`, code_input: `[batch, target]` (starts with `<bos>`)
-    /// - output: `[batch, target, code_vocab]`
-    pub fn forward(&self, prompt: Tensor<2, Int>, code_input: Tensor<2, Int>) -> Tensor<3> {
-        let memory = self.encode(prompt.clone());
-        let mut state = self.start(&prompt, memory);
+    /// - code_input: `[batch, target]` (starts with `<bos>`) → `[batch, target, code_vocab]`
+    pub fn forward(&self, input: &EncoderInput, code_input: Tensor<2, Int>) -> Tensor<3> {
+        let mut state = self.start(self.encode(input));
         self.decode(&mut state, code_input).0
     }
 
@@ -269,8 +321,9 @@ mod tests {
             let model = tiny().with_pre_norm(pre_norm).with_dropout(0.0).init(&device);
             let prompt = ints(&[&[5, 6, 7, 0], &[8, 9, 0, 0]], &device);
             let target = ints(&[&[1, 4, 5, 6, 7], &[1, 9, 9, 8, 7]], &device);
-            let full = model.forward(prompt.clone(), target.clone());
-            let mut state = model.start(&prompt, model.encode(prompt.clone()));
+            let input = EncoderInput::new(prompt);
+            let full = model.forward(&input, target.clone());
+            let mut state = model.start(model.encode(&input));
             for t in 0..5 {
                 let step = model.step(&mut state, target.clone().slice([0..2, t..t + 1]));
                 let expected = full.clone().slice([0..2, t..t + 1]).reshape([2, 30]);
@@ -286,10 +339,31 @@ mod tests {
         let device = Device::flex();
         let model = tiny().with_dropout(0.0).init(&device);
         let prompt = ints(&[&[5, 6, 0, 0]], &device);
-        let mut state = model.start(&prompt, model.encode(prompt.clone()));
+        let mut state = model.start(model.encode(&EncoderInput::new(prompt)));
         let step = model.step(&mut state, ints(&[&[1]], &device));
         let weights = step.cross_attention[1].clone().slice([0..1, 0..2, 0..1, 2..4]);
         assert!(weights.abs().max().into_scalar::<f32>() < 1e-6);
+    }
+
+    /// Examples extend the memory, their padding is masked, and a model without example
+    /// positions ignores them.
+    #[test]
+    fn examples_join_the_memory() {
+        let device = Device::flex();
+        let prompt = ints(&[&[5, 6, 7], &[8, 9, 0]], &device);
+        let examples = ints(&[&[4, 2, 0], &[0, 0, 0]], &device);
+        let input = EncoderInput::new(prompt.clone()).with_examples(examples);
+        let model = tiny().with_dropout(0.0).with_max_example_len(Some(8)).init(&device);
+        let memory = model.encode(&input);
+        assert_eq!(memory.states.dims(), [2, 6, 16]);
+        let mask: Vec<bool> = memory.mask.clone().into_data().to_vec().unwrap();
+        assert_eq!(mask, [false, false, false, false, false, true, false, false, true, true, true, true]);
+        let mut state = model.start(memory);
+        let step = model.step(&mut state, ints(&[&[1], &[1]], &device));
+        assert_eq!(step.cross_attention[0].dims(), [2, 2, 1, 6]);
+        let plain = tiny().with_dropout(0.0).init(&device);
+        assert!(!plain.reads_examples());
+        assert_eq!(plain.encode(&input).states.dims(), [2, 3, 16]);
     }
 
     #[test]
@@ -297,7 +371,7 @@ mod tests {
         let device = Device::flex();
         let model = tiny().with_dropout(0.0).init(&device);
         let prompt = ints(&[&[5, 6, 7], &[8, 9, 10]], &device);
-        let mut state = model.start(&prompt, model.encode(prompt.clone()));
+        let mut state = model.start(model.encode(&EncoderInput::new(prompt)));
         model.step(&mut state, ints(&[&[1], &[1]], &device));
         let mut swapped = state.clone().select(&[1, 0]);
         let a = model.step(&mut state, ints(&[&[4], &[4]], &device)).logits;

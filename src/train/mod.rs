@@ -66,7 +66,7 @@ pub struct Objective {
 
 /// Label-smoothed cross-entropy over the target positions, padding ignored.
 pub fn loss(model: &Seq2Seq, batch: &Batch, label_smoothing: f32) -> Tensor<1> {
-    let logits = model.forward(batch.prompt.clone(), batch.code_input.clone());
+    let logits = model.forward(&batch.input, batch.code_input.clone());
     let [rows, length, vocab] = logits.dims();
     let targets: Tensor<1, Int> = batch.code_target.clone().reshape([rows * length]);
     let smoothing = (label_smoothing > 0.0).then_some(label_smoothing);
@@ -113,9 +113,8 @@ impl InferenceStep for Trainee {
     fn step(&self, batch: Batch) -> StepOutput {
         let loss = loss(&self.model, &batch, self.label_smoothing);
         // Flex reads synchronously, so blocking on the async search is immediate.
-        let generated =
-            pollster::block_on(greedy_batch(&self.model, batch.prompt.clone(), self.max_valid_tokens))
-                .unwrap_or_else(|_| vec![Vec::new(); batch.examples.len()]);
+        let generated = pollster::block_on(greedy_batch(&self.model, &batch.input, self.max_valid_tokens))
+            .unwrap_or_else(|_| vec![Vec::new(); batch.examples.len()]);
         StepOutput { loss, generated, examples: batch.examples }
     }
 }

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use nl2py::decode::{GenerateOptions, Generation, Search, Watch};
+use nl2py::decode::{GenerateOptions, Generation, RetrievedExample, Search, Watch};
 use nl2py::metrics::is_valid_python;
 use nl2py::text::prompt;
 use serde::Serialize;
@@ -57,6 +57,8 @@ struct Ui {
     examples: HtmlElement,
     notice: HtmlElement,
     code: HtmlElement,
+    /// The retrieved training pairs the model read, under the code.
+    retrieved: HtmlElement,
     badge: HtmlElement,
     copy: HtmlButtonElement,
     timing: HtmlElement,
@@ -90,6 +92,7 @@ impl Ui {
             examples: by_id(&document, "examples"),
             notice: by_id(&document, "notice"),
             code: by_id(&document, "code"),
+            retrieved: by_id(&document, "retrieved"),
             badge: by_id(&document, "badge"),
             copy: by_id(&document, "copy"),
             timing: by_id(&document, "timing"),
@@ -139,6 +142,29 @@ impl Ui {
             }
             node.set_text_content(Some(text));
             let _ = self.code.append_child(&node);
+        }
+    }
+
+    /// Lists the retrieved examples (prompt, code, source and licence), text only.
+    fn show_examples(&self, examples: &[RetrievedExample]) {
+        self.retrieved.set_text_content(None);
+        if examples.is_empty() {
+            return;
+        }
+        let element = |tag: &str, class: &str, text: &str| {
+            let node = self.document.create_element(tag).expect("element");
+            node.set_class_name(class);
+            node.set_text_content(Some(text));
+            node
+        };
+        let _ = self.retrieved.append_child(&element("h3", "", "Retrieved examples the model read"));
+        for example in examples {
+            let item = element("div", "example", "");
+            let _ = item.append_child(&element("p", "example-prompt", &example.prompt));
+            let _ = item.append_child(&element("pre", "example-code", &example.code));
+            let source = format!("{} · {}", example.source, example.licence);
+            let _ = item.append_child(&element("p", "example-source", &source));
+            let _ = self.retrieved.append_child(&item);
         }
     }
 
@@ -326,6 +352,7 @@ impl App {
         self.stop.set(false);
         self.set_busy(true);
         self.ui.code.set_text_content(None);
+        self.ui.retrieved.set_text_content(None);
         self.ui.badge.set_text_content(None);
         self.ui.graph.set_text_content(None);
         let started = engine::now_ms();
@@ -349,6 +376,7 @@ impl App {
                 }
                 self.ui.notice(notice.trim(), false);
                 self.ui.show_code(&generation.code);
+                self.ui.show_examples(&generation.examples);
                 let valid = is_valid_python(&generation.code);
                 self.ui.badge.set_text_content(Some(if valid {
                     "parses as Python"

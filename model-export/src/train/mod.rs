@@ -37,7 +37,7 @@ use nl2py::model::{Seq2Seq, Seq2SeqConfig, Transfer};
 use nl2py::train::{BucketBatcher, Objective, Trainee};
 use serde::{Deserialize, Serialize};
 
-use crate::prepared::{read_config, read_split, read_vocab};
+use crate::prepared::{read_config, read_index, read_split, read_vocab};
 use progress::{EpochRecord, PlainProgress};
 
 #[derive(clap::Args)]
@@ -68,6 +68,8 @@ pub enum Corpus {
     Train,
     /// The pretrain split's pairs (API docs, mined): whole-model pretraining.
     Pretrain,
+    /// Train and pretrain pairs together, each source repeated as `--repeat` says.
+    Mixed,
     /// The code of every train and pretrain pair, without prompts: a decoder-only language
     /// model of Python whose decoder then starts a seq2seq run (`--init-decoder-only`).
     Code,
@@ -93,6 +95,16 @@ pub struct Settings {
     #[arg(long, requires = "init_from")]
     #[serde(default)]
     init_decoder_only: bool,
+    /// With `--corpus mixed`: repeat the pairs of data files whose name starts with PREFIX N
+    /// times an epoch (`--repeat conala=4 --repeat english_python=2`).
+    #[arg(long, value_name = "PREFIX=N", value_parser = parse_repeat)]
+    #[serde(default)]
+    repeat: Vec<(String, usize)>,
+    /// The encoder also reads the code of each prompt's retrieved neighbours (the prepared
+    /// folder's retrieval index; `nl2py prepare --neighbours`).
+    #[arg(long)]
+    #[serde(default)]
+    retrieval: bool,
     #[arg(long, default_value_t = 30)]
     epochs: usize,
     /// Peak learning rate, reached after the warm-up, then decayed linearly to zero at the end.
@@ -144,7 +156,18 @@ pub struct Settings {
     max_code_len: usize,
 }
 
+fn parse_repeat(text: &str) -> Result<(String, usize), String> {
+    let (prefix, times) = text.split_once('=').ok_or("expected PREFIX=N")?;
+    let times = times.parse().map_err(|_| format!("{times:?} is not a count"))?;
+    Ok((prefix.to_string(), times))
+}
+
 impl Settings {
+    /// How many times an epoch a pair from this data file is seen.
+    fn repeats(&self, source: &str) -> usize {
+        self.repeat.iter().find(|(prefix, _)| source.starts_with(prefix.as_str())).map_or(1, |r| r.1)
+    }
+
     fn model_config(&self, prompt_vocab: usize, code_vocab: usize) -> Seq2SeqConfig {
         Seq2SeqConfig::new(prompt_vocab, code_vocab)
             .with_d_model(self.d_model)
@@ -278,12 +301,17 @@ fn checkpoint_model(
 
 /// A run's model with the vocabularies and prompt tokenization of its prepared folder.
 fn translator(run_file: &RunFile, model: Seq2Seq, device: &Device) -> anyhow::Result<Translator> {
+    let code_vocab = read_vocab(&run_file.data, "code")?;
     Ok(Translator {
         model,
         config: run_file.model.clone(),
         prompt_vocab: read_vocab(&run_file.data, "prompt")?,
-        code_vocab: read_vocab(&run_file.data, "code")?,
         slots: read_config(&run_file.data)?.slots,
+        index: match run_file.model.max_example_len {
+            Some(_) => read_index(&run_file.data, &code_vocab)?,
+            None => None,
+        },
+        code_vocab,
         device: device.clone(),
     })
 }
@@ -314,7 +342,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if args.settings.max_code_len < 2 {
             bail!("--max-code-len must leave room for <bos> and one token");
         }
-        let model = args.settings.model_config(prompt_vocab.len(), code_vocab.len());
+        let mut model = args.settings.model_config(prompt_vocab.len(), code_vocab.len());
+        if args.settings.retrieval {
+            let index = read_index(&args.data, &code_vocab)?.with_context(|| {
+                format!("--retrieval needs {}: prepare with --neighbours", args.data.display())
+            })?;
+            model.max_example_len = Some(index.max_example_len);
+        }
         let mut settings = args.settings.clone();
         // Absolute, so that a resume from another folder finds it.
         if let Some(from) = &settings.init_from {
@@ -328,8 +362,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let s = &run_file.settings;
     let prompt_vocab = read_vocab(&run_file.data, "prompt")?;
     let code_vocab = Arc::new(read_vocab(&run_file.data, "code")?);
-    let encode =
-        |e: &Example| EncodedExample::new(e, &prompt_vocab, &code_vocab, s.max_prompt_len, s.max_code_len);
+    let index = if run_file.model.max_example_len.is_some() {
+        read_index(&run_file.data, &code_vocab)?
+    } else {
+        None
+    };
+    let encode = |e: &Example| {
+        let encoded = EncodedExample::new(e, &prompt_vocab, &code_vocab, s.max_prompt_len, s.max_code_len);
+        match &index {
+            Some(index) => encoded.with_examples(index.example_ids(&e.retrieved)),
+            None => encoded,
+        }
+    };
     let window = s.max_code_len - 1;
     let code_windows_of = |splits: &[Split]| -> anyhow::Result<Vec<EncodedExample>> {
         let mut windows = Vec::new();
@@ -343,19 +387,30 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Ok(windows)
     };
     let (train, dev) = match s.corpus {
-        Corpus::Train | Corpus::Pretrain => {
-            let split = if s.corpus == Corpus::Train { Split::Train } else { Split::Pretrain };
-            let all = read_split(&run_file.data, split)?;
+        Corpus::Train | Corpus::Pretrain | Corpus::Mixed => {
+            let splits = match s.corpus {
+                Corpus::Train => vec![Split::Train],
+                Corpus::Pretrain => vec![Split::Pretrain],
+                _ => vec![Split::Train, Split::Pretrain],
+            };
+            let mut all = Vec::new();
+            for &split in &splits {
+                all.extend(read_split(&run_file.data, split)?);
+            }
             let count = all.len();
             // Code cut to fit would teach outputs that stop mid-statement: such pairs are left out.
             let longest = s.longest_code.unwrap_or(window).min(window);
-            let kept: Vec<EncodedExample> =
-                all.iter().filter(|e| e.code_tokens.len() <= longest).map(encode).collect();
+            let kept: Vec<EncodedExample> = all
+                .iter()
+                .filter(|e| e.code_tokens.len() <= longest)
+                .flat_map(|e| std::iter::repeat_n(encode(e), s.repeats(&e.source)))
+                .collect();
+            let names: Vec<&str> = splits.iter().map(|s| s.name()).collect();
             println!(
-                "{}: {} pairs ({} with more than {longest} code tokens left out)",
-                split.name(),
+                "{}: {} pairs an epoch, repeats included ({} of {count} with more than {longest} code tokens left out)",
+                names.join(" + "),
                 kept.len(),
-                count - kept.len(),
+                all.iter().filter(|e| e.code_tokens.len() > longest).count(),
             );
             (kept, read_split(&run_file.data, Split::Dev)?.iter().map(encode).collect())
         }
@@ -501,6 +556,8 @@ mod tests {
                 longest_code: Some(9),
                 init_from: Some("x".into()),
                 init_decoder_only: true,
+                repeat: vec![("conala".into(), 4)],
+                retrieval: true,
                 ..<Settings as clap::FromArgMatches>::from_arg_matches(
                     &<Settings as clap::Args>::augment_args(clap::Command::new("t")).get_matches_from(["t"]),
                 )
@@ -509,7 +566,7 @@ mod tests {
             model: Seq2SeqConfig::new(10, 10),
         })
         .unwrap();
-        for field in ["corpus", "longest_code", "init_from", "init_decoder_only"] {
+        for field in ["corpus", "longest_code", "init_from", "init_decoder_only", "repeat", "retrieval"] {
             settings["settings"].as_object_mut().unwrap().remove(field);
         }
         let old: RunFile = serde_json::from_value(settings).unwrap();
