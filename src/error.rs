@@ -23,6 +23,9 @@ pub enum Error {
     /// Weights that cannot be copied or averaged between models.
     #[error("weights: {0}")]
     Weights(String),
+    /// Search settings no search can run with.
+    #[error("search settings: {0}")]
+    Search(String),
     /// A tensor could not be read back from the device.
     #[error("device: {0}")]
     Device(String),

@@ -126,8 +126,9 @@ fn every_shared_snippet_round_trips() {
     for name in names {
         let Some(kind) = SourceKind::of_file(&name) else { continue };
         let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        let companion = kind.companion(&name).map(|other| std::fs::read_to_string(dir.join(other)).unwrap());
         let snippets: Vec<(String, String)> = kind
-            .read(&text)
+            .read(&text, companion.as_deref())
             .pairs
             .into_iter()
             .filter(|p| seen.insert(p.code.clone()))

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use nl2py::decode::{GenerateOptions, Generation, Search};
+use nl2py::decode::{GenerateOptions, Generation};
+
+use crate::search_args::SearchArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,25 +14,11 @@ pub struct Args {
     model: Option<PathBuf>,
     /// What the code should do.
     prompt: String,
-    /// Beam search with this width (1: greedy).
-    #[arg(long, default_value_t = 1)]
-    beam: usize,
-    #[arg(long, default_value_t = 0.6)]
-    length_penalty: f32,
-    /// Rerank the beam: take the best candidate that Python can parse (needs --beam 2 or more).
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Print each generated token's probability and the alternatives the model offered there.
     #[arg(long)]
-    rerank: bool,
-    /// Sample at this temperature instead of searching.
-    #[arg(long)]
-    temperature: Option<f32>,
-    #[arg(long, default_value_t = 0)]
-    top_k: usize,
-    #[arg(long, default_value_t = 0.95)]
-    top_p: f32,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    #[arg(long, default_value_t = 200)]
-    max_tokens: usize,
+    alternatives: bool,
     /// Print the cross-attention (code tokens × prompt tokens, mean over layers and heads).
     #[arg(long)]
     attention: bool,
@@ -46,34 +34,11 @@ pub struct Args {
     device: String,
 }
 
-pub fn search(
-    beam: usize,
-    length_penalty: f32,
-    temperature: Option<f32>,
-    top_k: usize,
-    top_p: f32,
-    seed: u64,
-) -> Search {
-    match temperature {
-        Some(temperature) => Search::Sample { temperature, top_k, top_p, seed },
-        None if beam > 1 => Search::Beam { width: beam, length_penalty },
-        None => Search::Greedy,
-    }
-}
-
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    if args.rerank && (args.beam < 2 || args.temperature.is_some()) {
-        anyhow::bail!("--rerank chooses among a beam's candidates: give --beam 2 or more");
-    }
     let device = crate::devices::parse(&args.device)?.remove(0);
     let model = args.model.clone().unwrap_or_else(|| PathBuf::from(crate::model_file::SHIPPED));
     let translator = crate::model_file::load(&model, &device)?;
-    let options = GenerateOptions {
-        search: search(args.beam, args.length_penalty, args.temperature, args.top_k, args.top_p, args.seed),
-        max_tokens: args.max_tokens,
-        attention: args.attention || args.json,
-        prefer_parseable: args.rerank,
-    };
+    let options = GenerateOptions { attention: args.attention || args.json, ..args.search.options() };
     let generation = pollster::block_on(translator.generate(&args.prompt, &options))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&generation)?);
@@ -86,10 +51,32 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.show_examples {
         print_examples(&generation);
     }
+    if args.alternatives {
+        print_alternatives(&generation);
+    }
     if args.attention {
         print_attention(&generation);
     }
     Ok(())
+}
+
+/// One line per generated token: its probability, then the model's best alternatives there.
+fn print_alternatives(generation: &Generation) {
+    println!("\ntoken probabilities and alternatives:");
+    for choice in &generation.tokens {
+        let others: Vec<String> = choice
+            .alternatives
+            .iter()
+            .filter(|a| a.id != choice.id)
+            .map(|a| format!("{:?} {:.0} %", a.token, 100.0 * a.probability))
+            .collect();
+        println!(
+            "  {:<16} {:>5.1} %   {}",
+            format!("{:?}", choice.token),
+            100.0 * choice.probability,
+            others.join(", ")
+        );
+    }
 }
 
 fn print_examples(generation: &Generation) {

@@ -5,11 +5,14 @@ mod bench;
 mod devices;
 mod eval;
 mod export;
+mod files;
 mod generate;
 mod mine;
 mod model_file;
 mod prepare;
 mod prepared;
+mod sandbox;
+mod search_args;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,9 @@ enum Command {
     Eval(eval::Args),
     /// Writes a model as one bundle file for the browser (or inspects a bundle).
     Export(export::Args),
+    /// Writes a run's last finished epoch as a small snapshot to commit; `train --resume
+    /// --snapshot DIR` continues from it on another machine.
+    Snapshot(train::SnapshotArgs),
     /// Generates Python for a prompt.
     Generate(generate::Args),
     /// Measures training and generation speed of the default model on this machine.
@@ -46,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Snapshot(args) => train::snapshot_run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
     }

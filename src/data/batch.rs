@@ -79,7 +79,8 @@ pub struct Batch {
     pub examples: Vec<EncodedExample>,
 }
 
-fn padded(rows: &[Vec<usize>], device: &Device) -> Tensor<2, Int> {
+/// Rows of ids as one tensor, right-padded with `<pad>` (at least one column).
+pub(crate) fn padded(rows: &[Vec<usize>], device: &Device) -> Tensor<2, Int> {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let data: Vec<i64> = rows
         .iter()
@@ -164,6 +165,7 @@ mod tests {
             prompt_tokens: vec!["p".into()],
             code_tokens: vec!["x".into(); 7],
             slots: Slots::default(),
+            retrieved: Vec::new(),
         };
         let windows = EncodedExample::code_windows(&example, &vocab, 3);
         assert_eq!(windows.iter().map(|w| w.code.len()).collect::<Vec<_>>(), [3, 3, 1]);

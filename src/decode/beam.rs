@@ -1,5 +1,6 @@
 //! Beam search: the `width` best partial outputs advance together as one batch.
 
+use super::rules::{Choice, Rules, Track};
 use super::{Hypothesis, Watch, step_rows};
 use crate::Result;
 use crate::model::{DecoderState, Seq2Seq};
@@ -10,12 +11,13 @@ pub(crate) struct BeamSearch {
     pub width: usize,
     pub length_penalty: f32,
     pub max_tokens: usize,
+    /// The prompt's index in its batch (what [`Rules`] checks completeness against).
+    pub prompt: usize,
 }
 
 struct Live {
-    ids: Vec<usize>,
-    log_prob: f32,
-    attention: Vec<f32>,
+    hypothesis: Hypothesis,
+    track: Track,
 }
 
 impl BeamSearch {
@@ -31,49 +33,60 @@ impl BeamSearch {
         mut state: DecoderState,
         device: &Device,
         attention: bool,
+        rules: &Rules<'_>,
         watch: &mut impl Watch,
     ) -> Result<Vec<Hypothesis>> {
-        let mut live = vec![Live { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
+        // A live hypothesis's `score` is its summed log-probability; a finished one's, normalized.
+        let mut live = vec![Live { hypothesis: Hypothesis::default(), track: Track::default() }];
         let mut finished: Vec<Hypothesis> = Vec::new();
         for step in 0..self.max_tokens {
-            let last: Vec<usize> = live.iter().map(|h| h.ids.last().copied().unwrap_or(BOS_ID)).collect();
-            let (log_probs, weights) = step_rows(model, &mut state, &last, device, attention).await?;
+            let last: Vec<usize> =
+                live.iter().map(|l| l.hypothesis.ids.last().copied().unwrap_or(BOS_ID)).collect();
+            let (mut log_probs, weights) = step_rows(model, &mut state, &last, device, attention).await?;
             let vocab = log_probs.len() / live.len();
             let per_row = weights.len() / live.len();
             // The best `2 · width` continuations over all rows: enough to fill the beam even if
-            // up to `width` of them end here.
+            // up to `width` of them end here. Ruled-out tokens (−∞) are never candidates.
             let mut candidates: Vec<(f32, usize, usize)> = Vec::with_capacity(live.len() * 2 * self.width);
-            for (row, h) in live.iter().enumerate() {
-                let scores = &log_probs[row * vocab..(row + 1) * vocab];
-                let mut best: Vec<usize> = (0..vocab).collect();
-                let keep = (2 * self.width).min(vocab);
-                best.select_nth_unstable_by(keep - 1, |&a, &b| scores[b].total_cmp(&scores[a]));
-                candidates.extend(best[..keep].iter().map(|&token| (h.log_prob + scores[token], row, token)));
+            let mut offered = Vec::with_capacity(live.len());
+            for (row, l) in live.iter().enumerate() {
+                let scores = &mut log_probs[row * vocab..(row + 1) * vocab];
+                offered.push(rules.apply(&l.track, self.prompt, &l.hypothesis.ids, scores));
+                let mut best: Vec<usize> = (0..vocab).filter(|&t| scores[t].is_finite()).collect();
+                let keep = (2 * self.width).min(best.len());
+                if keep > 0 && keep < best.len() {
+                    best.select_nth_unstable_by(keep - 1, |&a, &b| scores[b].total_cmp(&scores[a]));
+                }
+                candidates.extend(
+                    best[..keep].iter().map(|&token| (l.hypothesis.score + scores[token], row, token)),
+                );
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
             let last_step = step + 1 == self.max_tokens;
-            let mut next = Vec::with_capacity(self.width);
+            let mut next: Vec<Live> = Vec::with_capacity(self.width);
             let mut rows = Vec::with_capacity(self.width);
             for (log_prob, row, token) in candidates {
                 if next.len() == self.width {
                     break;
                 }
                 let parent = &live[row];
-                let mut attention = parent.attention.clone();
-                attention.extend_from_slice(&weights[row * per_row..(row + 1) * per_row]);
+                let mut child = parent.hypothesis.clone();
+                child.score = log_prob;
+                if token != EOS_ID {
+                    child.ids.push(token);
+                    child.choices.push(Choice {
+                        log_prob: log_probs[row * vocab + token],
+                        alternatives: offered[row].clone(),
+                    });
+                    child.attention.extend_from_slice(&weights[row * per_row..(row + 1) * per_row]);
+                }
                 if token == EOS_ID || last_step {
-                    let mut ids = parent.ids.clone();
-                    if token != EOS_ID {
-                        ids.push(token);
-                    }
-                    let score = self.normalized(log_prob, ids.len() + 1);
-                    // The end token's attention row is not part of the output.
-                    attention.truncate(parent.attention.len() + if token == EOS_ID { 0 } else { per_row });
-                    finished.push(Hypothesis { ids, score, attention });
+                    child.score = self.normalized(log_prob, child.ids.len() + 1);
+                    finished.push(child);
                 } else {
-                    let mut ids = parent.ids.clone();
-                    ids.push(token);
-                    next.push(Live { ids, log_prob, attention });
+                    let mut track = parent.track;
+                    rules.advance(&mut track, token);
+                    next.push(Live { hypothesis: child, track });
                     rows.push(row);
                 }
             }
@@ -81,17 +94,17 @@ impl BeamSearch {
                 break;
             }
             // `next` is best-first: its head is the output so far. Stopped, it counts as finished.
-            if !watch.step(&next[0].ids).await {
-                let Live { ids, log_prob, attention } = next.swap_remove(0);
-                let score = self.normalized(log_prob, ids.len());
-                finished.push(Hypothesis { ids, score, attention });
+            if !watch.step(&next[0].hypothesis.ids).await {
+                let mut stopped = next.swap_remove(0).hypothesis;
+                stopped.score = self.normalized(stopped.score, stopped.ids.len());
+                finished.push(stopped);
                 break;
             }
             state = state.select(&rows);
             live = next;
         }
         if finished.is_empty() {
-            finished.push(Hypothesis { ids: Vec::new(), score: f32::NEG_INFINITY, attention: Vec::new() });
+            finished.push(Hypothesis { score: f32::NEG_INFINITY, ..Hypothesis::default() });
         }
         finished.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(finished)

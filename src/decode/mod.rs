@@ -1,17 +1,25 @@
 //! Generation: from a prompt to Python with a trained model. The search runs on the CPU over
 //! logits read back with `into_data_async`, so the same loop serves Flex natively and WebGPU in
-//! a browser (where synchronous reads are not possible).
+//! a browser (where synchronous reads are not possible). Every search applies the same
+//! [`rules`]: only tokens that can continue Python, a repetition limit, a forced prefix, and
+//! the alternatives each token had. The CLI, `nl2py eval` and the page share
+//! [`GenerateOptions::default`], the search MODEL.md's headline row measures.
 
 mod beam;
+mod grammar;
+mod rules;
 mod sample;
+
+pub use rules::RepeatLimit;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::data::batch::padded;
 use crate::metrics::is_valid_python;
 use crate::model::{DecoderState, EncoderInput, Seq2Seq, Seq2SeqConfig};
 use crate::retrieve::{Hit, Index};
-use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab};
+use crate::text::vocab::{UNK_ID, Vocab};
 use crate::text::{code, prompt};
 use crate::{Error, Result};
 
@@ -29,6 +37,38 @@ pub enum Search {
     Sample { temperature: f32, top_k: usize, top_p: f32, seed: u64 },
 }
 
+/// Widest beam a search accepts: each hypothesis is a row of every decoder step.
+pub const MAX_BEAM_WIDTH: usize = 64;
+/// Most tokens one generation may ask for (models stop earlier, at their `max_code_len`).
+pub const MAX_TOKENS: usize = 4096;
+
+impl Search {
+    /// The search the CLI and the page use unless told otherwise.
+    pub const DEFAULT: Search = Search::Beam { width: 4, length_penalty: 1.0 };
+
+    /// Refuses settings no search can run with.
+    pub fn check(&self) -> Result<()> {
+        let bad = |message: String| Err(Error::Search(message));
+        match *self {
+            Search::Greedy => Ok(()),
+            Search::Beam { width, .. } if !(1..=MAX_BEAM_WIDTH).contains(&width) => {
+                bad(format!("beam width must be 1 to {MAX_BEAM_WIDTH}, not {width}"))
+            }
+            Search::Beam { length_penalty, .. } if !length_penalty.is_finite() => {
+                bad(format!("the length penalty must be a finite number, not {length_penalty}"))
+            }
+            Search::Beam { .. } => Ok(()),
+            Search::Sample { temperature, .. } if !(temperature.is_finite() && temperature > 0.0) => {
+                bad(format!("temperature must be a finite number above 0, not {temperature}"))
+            }
+            Search::Sample { top_p, .. } if !(top_p > 0.0 && top_p <= 1.0) => {
+                bad(format!("top-p must be in (0, 1], not {top_p}"))
+            }
+            Search::Sample { .. } => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateOptions {
     pub search: Search,
@@ -40,12 +80,81 @@ pub struct GenerateOptions {
     /// best one when none does). Greedy search and sampling have a single candidate.
     #[serde(default)]
     pub prefer_parseable: bool,
+    /// Rule out tokens that cannot continue Python ([`grammar`]).
+    #[serde(default = "constrained_by_default")]
+    pub constrained: bool,
+    /// Rule out degenerate repetition.
+    #[serde(default)]
+    pub repeat_limit: Option<RepeatLimit>,
+    /// Code ids the output must start with (continue from a chosen alternative).
+    #[serde(default)]
+    pub prefix: Vec<usize>,
+    /// How many of the most likely tokens each generated token lists as alternatives.
+    #[serde(default)]
+    pub alternatives: usize,
+}
+
+fn constrained_by_default() -> bool {
+    true
 }
 
 impl Default for GenerateOptions {
+    /// MODEL.md's headline search: a beam of 4 reranked towards code that parses, Python-aware
+    /// masking, and the repetition limit.
     fn default() -> Self {
-        Self { search: Search::Greedy, max_tokens: 200, attention: false, prefer_parseable: false }
+        Self {
+            search: Search::DEFAULT,
+            max_tokens: 200,
+            attention: false,
+            prefer_parseable: true,
+            constrained: true,
+            repeat_limit: Some(RepeatLimit { n: 4, times: 2 }),
+            prefix: Vec::new(),
+            alternatives: 5,
+        }
     }
+}
+
+impl GenerateOptions {
+    /// Refuses settings no search can run with.
+    pub fn check(&self, code_vocab: usize) -> Result<()> {
+        self.search.check()?;
+        if !(1..=MAX_TOKENS).contains(&self.max_tokens) {
+            return Err(Error::Search(format!(
+                "max tokens must be 1 to {MAX_TOKENS}, not {}",
+                self.max_tokens
+            )));
+        }
+        if let Some(limit) = self.repeat_limit
+            && (limit.n == 0 || limit.times == 0)
+        {
+            return Err(Error::Search("a repetition limit needs n ≥ 1 and times ≥ 1".into()));
+        }
+        if let Some(&bad) = self.prefix.iter().find(|&&id| id >= code_vocab) {
+            return Err(Error::Search(format!("prefix token {bad} is not in the code vocabulary")));
+        }
+        if self.alternatives > 100 {
+            return Err(Error::Search(format!("at most 100 alternatives, not {}", self.alternatives)));
+        }
+        Ok(())
+    }
+}
+
+/// A generated token's probability and the tokens the model rated highest at its place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenChoice {
+    pub token: String,
+    pub id: usize,
+    pub probability: f32,
+    /// Best first; the chosen token is among them when it was one of the most likely.
+    pub alternatives: Vec<Alternative>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub token: String,
+    pub id: usize,
+    pub probability: f32,
 }
 
 /// Cross-attention of one generation: for each generated token, each decoder layer and head,
@@ -100,6 +209,9 @@ pub struct Generation {
     /// The model's output tokens, one per attention step (slots not yet replaced).
     pub output_tokens: Vec<String>,
     pub ids: Vec<usize>,
+    /// Per output token: its probability and the alternatives the model offered.
+    #[serde(default)]
+    pub tokens: Vec<TokenChoice>,
     /// Log-probability of the output (beam: divided by the length penalty).
     pub score: f32,
     /// The prompt was longer than the model reads and was cut.
@@ -155,12 +267,15 @@ pub struct Translator {
     pub device: Device,
 }
 
-/// A finished hypothesis of any search.
+/// A hypothesis of any search.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Hypothesis {
     pub ids: Vec<usize>,
     pub score: f32,
     /// Per step, `[layer][head][source]` flattened; empty unless attention is kept.
     pub attention: Vec<f32>,
+    /// Per step: the chosen token's log-probability and the alternatives.
+    pub choices: Vec<rules::Choice>,
 }
 
 /// Reads a float tensor back to the CPU.
@@ -175,19 +290,6 @@ pub(crate) fn log_softmax_rows(logits: &mut [f32], vocab: usize) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let log_sum = row.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
         row.iter_mut().for_each(|x| *x -= log_sum);
-    }
-}
-
-/// Tokens a generation must never produce: `<pad>`, `<bos>`, `<unk>` (printed, `<unk>` would be
-/// a name in the code). `<eos>` stays: it ends the output.
-const NEVER_GENERATED: [usize; 3] = [PAD_ID, BOS_ID, UNK_ID];
-
-/// Rules out the special tokens in rows of scores (`rows × vocab`).
-pub(crate) fn forbid_specials(scores: &mut [f32], vocab: usize) {
-    for row in scores.chunks_mut(vocab) {
-        for id in NEVER_GENERATED {
-            row[id] = f32::NEG_INFINITY;
-        }
     }
 }
 
@@ -206,7 +308,6 @@ pub(crate) async fn step_rows(
     let [_, vocab] = step.logits.dims();
     let mut log_probs = read_floats(step.logits).await?;
     log_softmax_rows(&mut log_probs, vocab);
-    forbid_specials(&mut log_probs, vocab);
     let weights = if attention {
         // [rows, heads, 1, source] per layer → [rows, layers·heads, 1, source]: one read.
         read_floats(Tensor::cat(step.cross_attention, 1)).await?
@@ -239,7 +340,8 @@ impl Translator {
         self.index.as_ref().map(|index| index.example_ids(&entries)).unwrap_or_default()
     }
 
-    /// Generates Python for a prompt. An empty prompt, or one of only unknown words, is an error.
+    /// Generates Python for a prompt. An empty prompt, or one of only unknown words, is an error;
+    /// so are search settings no search can run with ([`GenerateOptions::check`]).
     pub async fn generate(&self, prompt_text: &str, options: &GenerateOptions) -> Result<Generation> {
         self.generate_watched(prompt_text, options, &mut ()).await
     }
@@ -251,7 +353,108 @@ impl Translator {
         options: &GenerateOptions,
         watch: &mut impl Watch,
     ) -> Result<Generation> {
-        let prompt = self.tokenize_prompt(prompt_text);
+        let mut generations = self.generate_batch_watched(&[prompt_text], options, watch).await?;
+        generations.remove(0)
+    }
+
+    /// Generates for several prompts: greedy search and sampling decode them together as one
+    /// batch, a beam search one prompt at a time. Each prompt gets its own result; the outer
+    /// error is the settings' or the device's.
+    pub async fn generate_batch(
+        &self,
+        prompts: &[&str],
+        options: &GenerateOptions,
+    ) -> Result<Vec<Result<Generation>>> {
+        self.generate_batch_watched(prompts, options, &mut ()).await
+    }
+
+    async fn generate_batch_watched(
+        &self,
+        prompts: &[&str],
+        options: &GenerateOptions,
+        watch: &mut impl Watch,
+    ) -> Result<Vec<Result<Generation>>> {
+        options.check(self.code_vocab.len())?;
+        let readings: Vec<Result<Reading>> = prompts.iter().map(|text| self.read(text)).collect();
+        let ready: Vec<&Reading> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let classes = options.constrained.then(|| grammar::TokenClasses::new(&self.code_vocab));
+        let complete = |prompt: usize, ids: &[usize]| self.parses(ids, &ready[prompt].prompt.slots);
+        let rules = rules::Rules {
+            grammar: classes.as_ref(),
+            repeat: options.repeat_limit,
+            prefix: &options.prefix,
+            alternatives: options.alternatives,
+            complete: options.constrained.then_some(&complete as rules::IsComplete),
+            eos_rank: match options.search {
+                Search::Greedy => 1,
+                Search::Beam { width, .. } => 2 * width,
+                Search::Sample { .. } => usize::MAX,
+            },
+        };
+        let max_tokens = options.max_tokens.min(self.config.max_code_len.saturating_sub(1)).max(1);
+        let mut answers: Vec<(Hypothesis, usize)> = Vec::with_capacity(ready.len());
+        match options.search {
+            Search::Greedy | Search::Sample { .. } if !ready.is_empty() => {
+                let (input, memory_width) = self.encoder_input(&ready);
+                let state = self.model.start(self.model.encode(&input));
+                let samplers = (0..ready.len() as u64)
+                    .map(|row| match options.search {
+                        Search::Sample { temperature, top_k, top_p, seed } => {
+                            sample::Sampler::new(temperature, top_k, top_p, seed.wrapping_add(row))
+                        }
+                        _ => sample::Sampler::greedy(),
+                    })
+                    .collect();
+                let found = sample::run(
+                    &self.model,
+                    state,
+                    &self.device,
+                    max_tokens,
+                    options.attention,
+                    samplers,
+                    &rules,
+                    watch,
+                )
+                .await?;
+                answers.extend(found.into_iter().map(|h| (h, memory_width)));
+            }
+            Search::Beam { width, length_penalty } => {
+                for (prompt, reading) in ready.iter().enumerate() {
+                    let (input, memory_width) = self.encoder_input(&[reading]);
+                    let state = self.model.start(self.model.encode(&input));
+                    let search = beam::BeamSearch { width, length_penalty, max_tokens, prompt };
+                    let ranked = search
+                        .run(&self.model, state, &self.device, options.attention, &rules, watch)
+                        .await?;
+                    let best = choose(ranked, options.prefer_parseable, |h| {
+                        self.parses(&h.ids, &reading.prompt.slots)
+                    });
+                    answers.push((best, memory_width));
+                }
+            }
+            _ => {}
+        }
+        let mut answers = answers.into_iter();
+        Ok(readings
+            .into_iter()
+            .map(|reading| {
+                let reading = reading?;
+                let (best, memory_width) = answers.next().expect("one answer per readable prompt");
+                Ok(self.generation(reading, best, memory_width, options.attention))
+            })
+            .collect())
+    }
+
+    /// Whether code ids, with the prompt's slots put back, make a non-empty program that parses
+    /// (an empty program parses, but answers nothing).
+    fn parses(&self, ids: &[usize], slots: &prompt::Slots) -> bool {
+        let code = code_from_tokens(&self.code_vocab.decode(ids), slots);
+        !code.trim().is_empty() && is_valid_python(&code)
+    }
+
+    /// A prompt as the model reads it, with its retrieved examples.
+    fn read(&self, text: &str) -> Result<Reading> {
+        let prompt = self.tokenize_prompt(text);
         if prompt.tokens.is_empty() {
             return Err(Error::EmptyPrompt);
         }
@@ -261,50 +464,42 @@ impl Translator {
         }
         let truncated = ids.len() > self.config.max_prompt_len;
         ids.truncate(self.config.max_prompt_len);
-        let source = ids.len();
-        let row = |ids: &[usize]| {
-            let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-            Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, ids.len()]), &self.device)
-        };
         let hits = self.retrieve(&prompt.tokens);
         let example_ids = self.example_ids(&hits);
-        let mut input = EncoderInput::new(row(&ids));
-        if !example_ids.is_empty() {
-            input = input.with_examples(row(&example_ids));
+        Ok(Reading { prompt, ids, truncated, hits, example_ids })
+    }
+
+    /// The encoder's input for prompts, padded; and the memory's width (prompt + examples).
+    fn encoder_input(&self, readings: &[&Reading]) -> (EncoderInput, usize) {
+        let prompts: Vec<Vec<usize>> = readings.iter().map(|r| r.ids.clone()).collect();
+        let mut input = EncoderInput::new(padded(&prompts, &self.device));
+        let mut width = input.prompt.dims()[1];
+        if readings.iter().any(|r| !r.example_ids.is_empty()) {
+            let examples: Vec<Vec<usize>> = readings.iter().map(|r| r.example_ids.clone()).collect();
+            let examples = padded(&examples, &self.device);
+            width += examples.dims()[1];
+            input = input.with_examples(examples);
         }
-        // The attention kept per step covers the prompt and the examples.
-        let memory_len = source + example_ids.len();
-        let state = self.model.start(self.model.encode(&input));
-        let max_tokens = options.max_tokens.min(self.config.max_code_len.saturating_sub(1)).max(1);
-        let best = match options.search {
-            Search::Greedy => {
-                let sampler = sample::Sampler::greedy();
-                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler, watch)
-                    .await?
-            }
-            Search::Sample { temperature, top_k, top_p, seed } => {
-                let sampler = sample::Sampler::new(temperature, top_k, top_p, seed);
-                sample::run(&self.model, state, &self.device, max_tokens, options.attention, sampler, watch)
-                    .await?
-            }
-            Search::Beam { width, length_penalty } => {
-                let search = beam::BeamSearch { width: width.max(1), length_penalty, max_tokens };
-                let ranked = search.run(&self.model, state, &self.device, options.attention, watch).await?;
-                choose(ranked, options.prefer_parseable, |h| {
-                    // An empty program parses, but answers nothing.
-                    let code = code_from_tokens(&self.code_vocab.decode(&h.ids), &prompt.slots);
-                    !code.trim().is_empty() && is_valid_python(&code)
-                })
-            }
-        };
+        (input, width)
+    }
+
+    fn generation(
+        &self,
+        reading: Reading,
+        best: Hypothesis,
+        memory_width: usize,
+        attention: bool,
+    ) -> Generation {
+        let Reading { prompt, ids, truncated, hits, .. } = reading;
+        let source = ids.len();
         let output_tokens = self.code_vocab.decode(&best.ids);
         let code = code_from_tokens(&output_tokens, &prompt.slots);
-        let attention = options.attention.then(|| CrossAttention {
+        let attention = attention.then(|| CrossAttention {
             layers: self.config.decoder_layers,
             heads: self.config.heads,
             source,
-            // The page draws the prompt's words: the weights on examples are left out.
-            weights: best.attention.chunks(memory_len).flat_map(|w| &w[..source]).copied().collect(),
+            // The page draws the prompt's words: the weights on examples (and padding) are left out.
+            weights: best.attention.chunks(memory_width).flat_map(|w| &w[..source]).copied().collect(),
         });
         let examples = match &self.index {
             Some(index) => hits
@@ -323,20 +518,47 @@ impl Translator {
                 .collect(),
             None => Vec::new(),
         };
+        let token = |id: usize| self.code_vocab.decode(&[id]).remove(0);
+        let tokens = best
+            .ids
+            .iter()
+            .zip(&best.choices)
+            .map(|(&id, choice)| TokenChoice {
+                token: token(id),
+                id,
+                probability: choice.log_prob.exp(),
+                alternatives: choice
+                    .alternatives
+                    .iter()
+                    .map(|&(id, log_prob)| Alternative { token: token(id), id, probability: log_prob.exp() })
+                    .collect(),
+            })
+            .collect();
         let mut prompt_tokens = prompt.tokens;
         prompt_tokens.truncate(source);
-        Ok(Generation {
+        Generation {
             code,
             prompt_tokens,
             slots: prompt.slots,
             output_tokens,
             ids: best.ids,
+            tokens,
             score: best.score,
             truncated,
             attention,
             examples,
-        })
+        }
     }
+}
+
+/// A prompt read for generation.
+struct Reading {
+    prompt: prompt::Prompt,
+    /// Prompt ids, cut to the model's length.
+    ids: Vec<usize>,
+    truncated: bool,
+    hits: Vec<Hit>,
+    example_ids: Vec<usize>,
 }
 
 /// The answer among hypotheses ranked best first: the best, or with `prefer_parseable` the best
@@ -355,10 +577,8 @@ pub fn code_from_tokens(tokens: &[String], slots: &prompt::Slots) -> String {
     code::detokenize(&slots.restore(tokens))
 }
 
-/// Greedy generation for a batch of prompts at once (validation): each row stops at `<eos>`.
-///
-/// # Shapes
-/// - input: prompts `[batch, source]` (and examples), right-padded with `<pad>`
+/// Greedy generation for a batch of encoder inputs at once, without the Python-aware rules
+/// (training's validation): each row stops at `<eos>`.
 pub async fn greedy_batch(
     model: &Seq2Seq,
     input: &EncoderInput,
@@ -366,33 +586,12 @@ pub async fn greedy_batch(
 ) -> Result<Vec<Vec<usize>>> {
     let [rows, _] = input.prompt.dims();
     let device = input.prompt.device();
-    let mut state = model.start(model.encode(input));
-    let mut outputs = vec![Vec::new(); rows];
-    let mut done = vec![false; rows];
-    let mut last = vec![BOS_ID as i64; rows];
-    for _ in 0..max_tokens {
-        let tokens = Tensor::<2, Int>::from_data(TensorData::new(last.clone(), [rows, 1]), &device);
-        let logits = model.step(&mut state, tokens).logits;
-        let [_, vocab] = logits.dims();
-        let mut scores = read_floats(logits).await?;
-        forbid_specials(&mut scores, vocab);
-        let next: Vec<i64> = scores.chunks(vocab).map(|row| sample::argmax(row) as i64).collect();
-        for (row, &token) in next.iter().enumerate() {
-            if done[row] {
-                continue;
-            }
-            if token as usize == EOS_ID {
-                done[row] = true;
-            } else {
-                outputs[row].push(token as usize);
-            }
-        }
-        if done.iter().all(|&d| d) {
-            break;
-        }
-        last = next;
-    }
-    Ok(outputs)
+    let state = model.start(model.encode(input));
+    let samplers = (0..rows).map(|_| sample::Sampler::greedy()).collect();
+    let found =
+        sample::run(model, state, &device, max_tokens, false, samplers, &rules::Rules::free(), &mut ())
+            .await?;
+    Ok(found.into_iter().map(|h| h.ids).collect())
 }
 
 #[cfg(test)]
@@ -405,13 +604,49 @@ mod tests {
             [3, 1, 2, 4]
                 .iter()
                 .enumerate()
-                .map(|(rank, &id)| Hypothesis { ids: vec![id], score: -(rank as f32), attention: Vec::new() })
+                .map(|(rank, &id)| Hypothesis {
+                    ids: vec![id],
+                    score: -(rank as f32),
+                    ..Hypothesis::default()
+                })
                 .collect()
         };
         let even = |h: &Hypothesis| h.ids[0].is_multiple_of(2);
         assert_eq!(choose(ranked(), false, even).ids, [3]);
         assert_eq!(choose(ranked(), true, even).ids, [2]);
         assert_eq!(choose(ranked(), true, |_| false).ids, [3], "none parses: the best");
+    }
+
+    #[test]
+    fn settings_no_search_can_run_with_are_refused() {
+        let with = |search: Search| GenerateOptions { search, ..GenerateOptions::default() };
+        let refused = |options: GenerateOptions, needle: &str| {
+            let message = options.check(100).expect_err("must be refused").to_string();
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        };
+        refused(with(Search::Beam { width: 0, length_penalty: 1.0 }), "beam width");
+        refused(with(Search::Beam { width: MAX_BEAM_WIDTH + 1, length_penalty: 1.0 }), "beam width");
+        refused(with(Search::Beam { width: 4, length_penalty: f32::NAN }), "length penalty");
+        let sample = |temperature: f32, top_p: f32| Search::Sample { temperature, top_k: 0, top_p, seed: 0 };
+        for temperature in [f32::NAN, f32::INFINITY, 0.0, -1.0] {
+            refused(with(sample(temperature, 0.9)), "temperature");
+        }
+        for top_p in [0.0, -0.5, 1.5, f32::NAN] {
+            refused(with(sample(1.0, top_p)), "top-p");
+        }
+        refused(GenerateOptions { max_tokens: 0, ..GenerateOptions::default() }, "max tokens");
+        refused(GenerateOptions { max_tokens: MAX_TOKENS + 1, ..GenerateOptions::default() }, "max tokens");
+        refused(GenerateOptions { prefix: vec![100], ..GenerateOptions::default() }, "prefix token 100");
+        refused(
+            GenerateOptions {
+                repeat_limit: Some(RepeatLimit { n: 0, times: 2 }),
+                ..GenerateOptions::default()
+            },
+            "repetition limit",
+        );
+        assert!(GenerateOptions::default().check(100).is_ok());
+        assert!(with(sample(0.7, 1.0)).check(100).is_ok());
+        assert!(with(Search::Greedy).check(100).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::rules::{Choice, Rules, Track};
 use super::{Hypothesis, Watch, step_rows};
 use crate::Result;
 use crate::model::{DecoderState, Seq2Seq};
@@ -67,32 +68,79 @@ pub(crate) fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }
 
+/// Greedy decoding or sampling for a batch of rows (prompts) at once; a row leaves the batch at
+/// its `<eos>`. `watch` follows row 0. Returns one hypothesis per row, in order.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     model: &Seq2Seq,
     mut state: DecoderState,
     device: &Device,
     max_tokens: usize,
     attention: bool,
-    mut sampler: Sampler,
+    samplers: Vec<Sampler>,
+    rules: &Rules<'_>,
     watch: &mut impl Watch,
-) -> Result<Hypothesis> {
-    let mut best = Hypothesis { ids: Vec::new(), score: 0.0, attention: Vec::new() };
-    let mut last = BOS_ID;
-    for _ in 0..max_tokens {
-        let (log_probs, weights) = step_rows(model, &mut state, &[last], device, attention).await?;
-        let next = sampler.pick(&log_probs);
-        best.score += log_probs[next];
-        if next == EOS_ID {
-            break;
-        }
-        best.ids.push(next);
-        best.attention.extend(weights);
-        if !watch.step(&best.ids).await {
-            break;
-        }
-        last = next;
+) -> Result<Vec<Hypothesis>> {
+    struct Row {
+        at: usize,
+        sampler: Sampler,
+        track: Track,
+        hypothesis: Hypothesis,
     }
-    Ok(best)
+    let mut done: Vec<Option<Hypothesis>> = samplers.iter().map(|_| None).collect();
+    let mut live: Vec<Row> = samplers
+        .into_iter()
+        .enumerate()
+        .map(|(at, sampler)| Row { at, sampler, track: Track::default(), hypothesis: Hypothesis::default() })
+        .collect();
+    for _ in 0..max_tokens {
+        let last: Vec<usize> =
+            live.iter().map(|r| r.hypothesis.ids.last().copied().unwrap_or(BOS_ID)).collect();
+        let (mut log_probs, weights) = step_rows(model, &mut state, &last, device, attention).await?;
+        let vocab = log_probs.len() / live.len();
+        let per_row = weights.len() / live.len();
+        let mut kept = Vec::with_capacity(live.len());
+        for (r, row) in live.iter_mut().enumerate() {
+            let scores = &mut log_probs[r * vocab..(r + 1) * vocab];
+            let alternatives = rules.apply(&row.track, row.at, &row.hypothesis.ids, scores);
+            let next = row.sampler.pick(scores);
+            let h = &mut row.hypothesis;
+            h.score += scores[next];
+            if next == EOS_ID {
+                continue;
+            }
+            h.ids.push(next);
+            h.choices.push(Choice { log_prob: scores[next], alternatives });
+            h.attention.extend_from_slice(&weights[r * per_row..(r + 1) * per_row]);
+            rules.advance(&mut row.track, next);
+            kept.push(r);
+        }
+        let followed = live.first().filter(|r| r.at == 0).map(|r| r.hypothesis.ids.clone());
+        // Rows that ended leave the batch.
+        if kept.len() < live.len() {
+            let mut rows: Vec<Option<Row>> = live.into_iter().map(Some).collect();
+            for (r, row) in rows.iter_mut().enumerate() {
+                if !kept.contains(&r) {
+                    let row = row.take().expect("each row once");
+                    done[row.at] = Some(row.hypothesis);
+                }
+            }
+            live = rows.into_iter().flatten().collect();
+            if live.is_empty() {
+                break;
+            }
+            state = state.select(&kept);
+        }
+        if let Some(ids) = followed
+            && !watch.step(&ids).await
+        {
+            break;
+        }
+    }
+    for row in live {
+        done[row.at] = Some(row.hypothesis);
+    }
+    Ok(done.into_iter().map(|h| h.expect("every row ends")).collect())
 }
 
 #[cfg(test)]

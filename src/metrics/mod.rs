@@ -1,11 +1,14 @@
 //! How generated code is scored against a reference, the way the field scores it: CoNaLa's BLEU
-//! and exact match on its own tokenization, and ROUGE-L F1 on the same tokens.
+//! and exact match on its own tokenization, and ROUGE-L F1 on the same tokens; and how often
+//! output degenerates (loops, special tokens written out).
 
 mod bleu;
+mod repetition;
 mod rouge;
 mod syntax;
 
 pub use bleu::{Bleu, corpus_bleu, tokenize_for_bleu_eval};
+pub use repetition::{REPEATED_NGRAM, has_repeated_ngram, is_repetitive, leaks_special_token};
 pub use rouge::rouge_l_f1;
 pub use syntax::is_valid_python;
 

@@ -356,7 +356,7 @@ mod tests {
         let model = tiny().with_dropout(0.0).with_max_example_len(Some(8)).init(&device);
         let memory = model.encode(&input);
         assert_eq!(memory.states.dims(), [2, 6, 16]);
-        let mask: Vec<bool> = memory.mask.clone().into_data().to_vec().unwrap();
+        let mask: Vec<bool> = memory.mask.clone().into_data().try_to_vec().unwrap();
         assert_eq!(mask, [false, false, false, false, false, true, false, false, true, true, true, true]);
         let mut state = model.start(memory);
         let step = model.step(&mut state, ints(&[&[1], &[1]], &device));

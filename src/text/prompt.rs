@@ -199,10 +199,11 @@ impl Slots {
         let mut out = Vec::with_capacity(tokens.len());
         for token in tokens {
             match self.iter().find(|s| &s.token == token) {
-                Some(slot) if slot.kind == SlotKind::Var => match expression_tokens(&slot.text) {
-                    Some(expr) => out.extend(expr),
-                    None => out.push(slot.text.clone()),
-                },
+                // A backticked span that is no Python expression (`%B %d`, `\n`, `.`) was meant
+                // as text: it comes back as a string, so the code still parses.
+                Some(slot) if slot.kind == SlotKind::Var && is_expression(&slot.text) => {
+                    out.extend(expression_tokens(&slot.text).unwrap_or_else(|| vec![slot.text.clone()]))
+                }
                 Some(slot) => {
                     let quote = if slot.text.contains('\'') && !slot.text.contains('"') { "\"" } else { "'" };
                     out.push(quote.to_string());
@@ -214,6 +215,11 @@ impl Slots {
         }
         out
     }
+}
+
+/// Whether `text` parses as one Python expression.
+fn is_expression(text: &str) -> bool {
+    rustpython_parser::parse(text, rustpython_parser::Mode::Expression, "<slot>").is_ok()
 }
 
 /// The code tokens of a one-line expression, or `None` when it does not lex as Python.
@@ -279,6 +285,14 @@ mod tests {
         let abstracted = p.slots.abstract_code(&code);
         assert_eq!(code::detokenize(&abstracted), "var_0.split(str_0) + [var_0] + var_1 + 'sa'\n");
         assert_eq!(code::detokenize(&p.slots.restore(&abstracted)), "s.split('a') + [s] + df.col + 'sa'\n");
+    }
+
+    #[test]
+    fn a_backticked_span_that_is_no_expression_comes_back_as_a_string() {
+        let p = tokenize("format `d` as `%B %d, %Y` and split on `\\n`");
+        let restored =
+            p.slots.restore(&strings(&["var_0", ".", "strftime", "(", "var_1", ")", "+", "var_2"]));
+        assert_eq!(code::detokenize(&restored), "d.strftime('%B %d, %Y') + '\\n'\n");
     }
 
     #[test]

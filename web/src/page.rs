@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use nl2py::decode::{GenerateOptions, Generation, RetrievedExample, Search, Watch};
+use nl2py::decode::{GenerateOptions, Generation, RetrievedExample, Search, TokenChoice, Watch};
 use nl2py::metrics::is_valid_python;
 use nl2py::text::prompt;
 use serde::Serialize;
@@ -57,6 +57,9 @@ struct Ui {
     examples: HtmlElement,
     notice: HtmlElement,
     code: HtmlElement,
+    /// The generated tokens shaded by probability, and the alternatives of the clicked one.
+    tokens: HtmlElement,
+    alternatives: HtmlElement,
     /// The retrieved training pairs the model read, under the code.
     retrieved: HtmlElement,
     badge: HtmlElement,
@@ -92,6 +95,8 @@ impl Ui {
             examples: by_id(&document, "examples"),
             notice: by_id(&document, "notice"),
             code: by_id(&document, "code"),
+            tokens: by_id(&document, "tokens"),
+            alternatives: by_id(&document, "alternatives"),
             retrieved: by_id(&document, "retrieved"),
             badge: by_id(&document, "badge"),
             copy: by_id(&document, "copy"),
@@ -109,27 +114,29 @@ impl Ui {
         let _ = self.notice.class_list().toggle_with_force("error", error);
     }
 
+    /// The core's default options (MODEL.md's headline search) with what the controls change.
     fn options(&self) -> GenerateOptions {
         let number = |input: &HtmlInputElement, default: f64| {
             let value = input.value_as_number();
             if value.is_finite() { value } else { default }
         };
-        let max_tokens = number(&self.max_tokens, 200.0).clamp(1.0, 1000.0) as usize;
-        let search = match self.search.value().as_str() {
-            "greedy" => Search::Greedy,
-            "sample" => Search::Sample {
-                temperature: number(&self.temperature, 0.8).clamp(0.0, 5.0) as f32,
+        let defaults = GenerateOptions::default();
+        let max_tokens = number(&self.max_tokens, defaults.max_tokens as f64).clamp(1.0, 1000.0) as usize;
+        let search = match (self.search.value().as_str(), Search::DEFAULT) {
+            ("greedy", _) => Search::Greedy,
+            ("sample", _) => Search::Sample {
+                temperature: number(&self.temperature, 0.8).clamp(0.05, 5.0) as f32,
                 top_k: 0,
                 top_p: 0.95,
                 seed: js_sys::Math::random().to_bits(),
             },
-            _ => Search::Beam {
-                width: number(&self.beam_width, 4.0).clamp(1.0, 16.0) as usize,
-                length_penalty: 1.0,
+            (_, Search::Beam { width, length_penalty }) => Search::Beam {
+                width: number(&self.beam_width, width as f64).clamp(1.0, 16.0) as usize,
+                length_penalty,
             },
+            (_, other) => other,
         };
-        // A beam's answer is the best candidate that parses, when one does.
-        GenerateOptions { search, max_tokens, attention: true, prefer_parseable: true }
+        GenerateOptions { search, max_tokens, attention: true, ..defaults }
     }
 
     /// Shows code with highlighting: one span per token, text only.
@@ -142,6 +149,26 @@ impl Ui {
             }
             node.set_text_content(Some(text));
             let _ = self.code.append_child(&node);
+        }
+    }
+
+    /// One button per generated token, shaded when the model was unsure of it.
+    fn show_tokens(&self, tokens: &[TokenChoice]) {
+        self.tokens.set_text_content(None);
+        self.alternatives.set_text_content(None);
+        self.alternatives.set_hidden(true);
+        for (at, choice) in tokens.iter().enumerate() {
+            let node = self.document.create_element("button").expect("button");
+            let class = match choice.probability {
+                p if p < 0.3 => "token doubtful",
+                p if p < 0.6 => "token unsure",
+                _ => "token",
+            };
+            node.set_class_name(class);
+            node.set_attribute("data-at", &at.to_string()).expect("attribute");
+            node.set_attribute("title", &format!("{:.0} %", 100.0 * choice.probability)).expect("attribute");
+            node.set_text_content(Some(&token_label(&choice.token)));
+            let _ = self.tokens.append_child(&node);
         }
     }
 
@@ -331,6 +358,11 @@ impl App {
     }
 
     async fn generate(self: &Rc<Self>) {
+        self.generate_from(Vec::new()).await
+    }
+
+    /// Generates for the prompt box; the output starts with `prefix` (code ids).
+    async fn generate_from(self: &Rc<Self>, prefix: Vec<usize>) {
         if self.busy.get() {
             return;
         }
@@ -353,6 +385,8 @@ impl App {
         self.set_busy(true);
         self.ui.code.set_text_content(None);
         self.ui.retrieved.set_text_content(None);
+        self.ui.tokens.set_text_content(None);
+        self.ui.alternatives.set_hidden(true);
         self.ui.badge.set_text_content(None);
         self.ui.graph.set_text_content(None);
         let started = engine::now_ms();
@@ -363,7 +397,8 @@ impl App {
             first_token_ms: None,
             last_yield: started,
         };
-        let result = engine.generate(&text, &self.ui.options(), &mut watch).await;
+        let options = GenerateOptions { prefix, ..self.ui.options() };
+        let result = engine.generate(&text, &options, &mut watch).await;
         let total_ms = engine::now_ms() - started;
         let first_token_ms = watch.first_token_ms.unwrap_or(total_ms);
         match result {
@@ -376,6 +411,7 @@ impl App {
                 }
                 self.ui.notice(notice.trim(), false);
                 self.ui.show_code(&generation.code);
+                self.ui.show_tokens(&generation.tokens);
                 self.ui.show_examples(&generation.examples);
                 let valid = is_valid_python(&generation.code);
                 self.ui.badge.set_text_content(Some(if valid {
@@ -416,6 +452,38 @@ impl App {
         self.set_busy(false);
     }
 
+    /// Shows what the model offered at token `at`; choosing one regenerates from there.
+    fn show_alternatives(self: &Rc<Self>, at: usize) {
+        let Some(generation) = self.last.borrow().clone() else { return };
+        let Some(choice) = generation.tokens.get(at) else { return };
+        let ui = &self.ui;
+        ui.alternatives.set_text_content(None);
+        let label = ui.document.create_element("span").expect("span");
+        label.set_text_content(Some(&format!(
+            "Token {} ({:.0} %). Continue instead with:",
+            at + 1,
+            100.0 * choice.probability
+        )));
+        let _ = ui.alternatives.append_child(&label);
+        for alternative in choice.alternatives.iter().filter(|a| a.id != choice.id) {
+            let button = ui.document.create_element("button").expect("button");
+            button.set_text_content(Some(&format!(
+                "{} {:.0} %",
+                token_label(&alternative.token),
+                100.0 * alternative.probability
+            )));
+            let mut prefix = generation.ids[..at].to_vec();
+            prefix.push(alternative.id);
+            let app = self.clone();
+            on::<web_sys::Event>(&button, "click", move |_| {
+                let (app, prefix) = (app.clone(), prefix.clone());
+                wasm_bindgen_futures::spawn_local(async move { app.generate_from(prefix).await });
+            });
+            let _ = ui.alternatives.append_child(&button);
+        }
+        ui.alternatives.set_hidden(false);
+    }
+
     fn draw_attention(&self) {
         self.ui.graph.set_text_content(None);
         if let Some(generation) = self.last.borrow().as_ref() {
@@ -425,6 +493,17 @@ impl App {
             let drawing = attention_view::draw(&self.ui.document, generation, self.ui.selection());
             let _ = self.ui.graph.append_child(&drawing);
         }
+    }
+}
+
+/// A code token as the token strip shows it: layout as symbols, a space visible.
+fn token_label(token: &str) -> String {
+    match token {
+        "<newline>" => "⏎".into(),
+        "<indent>" => "→|".into(),
+        "<dedent>" => "|←".into(),
+        " " => "␣".into(),
+        other => other.into(),
     }
 }
 
@@ -515,6 +594,17 @@ pub async fn start() {
     on::<web_sys::Event>(&app.ui.copy, "click", move |_| {
         if let (Some(window), Some(text)) = (web_sys::window(), code.text_content()) {
             let _ = window.navigator().clipboard().write_text(&text);
+        }
+    });
+    let app_ref = app.clone();
+    on::<web_sys::Event>(&app.ui.tokens, "click", move |event| {
+        let at = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.get_attribute("data-at"))
+            .and_then(|at| at.parse().ok());
+        if let Some(at) = at {
+            app_ref.show_alternatives(at);
         }
     });
     for select in [&app.ui.view, &app.ui.layer, &app.ui.head] {

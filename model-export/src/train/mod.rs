@@ -4,6 +4,7 @@
 
 mod bleu;
 mod progress;
+mod snapshot;
 
 use std::fs;
 use std::io::IsTerminal;
@@ -51,6 +52,10 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint, with the settings it started with.
     #[arg(long)]
     resume: bool,
+    /// With --resume, where --out holds no checkpoint: start from this snapshot (`nl2py
+    /// snapshot`), its data read from --data (prepared as the snapshot's run was).
+    #[arg(long, requires = "resume")]
+    snapshot: Option<PathBuf>,
     /// Backend: flex (CPU), or wgpu, vulkan, cuda[:0,1,…] where built with that feature;
     /// several devices train data-parallel.
     #[arg(long, default_value = "flex")]
@@ -183,8 +188,24 @@ impl Settings {
     }
 }
 
+#[derive(clap::Args)]
+pub struct SnapshotArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// The snapshot folder to write (replaced).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn snapshot_run(args: &SnapshotArgs) -> anyhow::Result<()> {
+    let snapshot = snapshot::save(&args.run, &args.out)?;
+    println!("snapshot of epoch {} written to {}", snapshot.epoch, args.out.display());
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RunFile {
+pub struct RunFile {
     data: PathBuf,
     settings: Settings,
     model: Seq2SeqConfig,
@@ -321,12 +342,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = devices[0].clone();
     fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let run_path = args.out.join(RUN_FILE);
+    // A snapshot to turn into this run's first checkpoint, once the schedule is known.
+    let mut restore = None;
+    if let (true, Some(dir)) = (args.resume, &args.snapshot)
+        && checkpoint_epochs(&args.out, true).is_empty()
+    {
+        let mut snapshot = snapshot::read(dir)?;
+        snapshot.run.data = fs::canonicalize(&args.data).with_context(|| {
+            format!("--data {}: prepare it as the snapshot's run was", args.data.display())
+        })?;
+        crate::files::write(&run_path, serde_json::to_string_pretty(&snapshot.run)?.as_bytes())?;
+        println!("restoring {} from the snapshot of epoch {}", args.out.display(), snapshot.epoch);
+        restore = Some((dir.clone(), snapshot));
+    }
     let (run_file, resume_from) = if args.resume {
         let run_file =
             read_run_file(&args.out).with_context(|| format!("--resume needs {}", run_path.display()))?;
         let last = checkpoint_epochs(&args.out, true).last().copied();
         match last {
             Some(epoch) => println!("resuming {} after epoch {epoch}", args.out.display()),
+            None if restore.is_some() => {}
             None => println!("no checkpoint in {} yet: starting from the beginning", args.out.display()),
         }
         (run_file, last)
@@ -427,6 +462,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     println!("dev: {} examples", dev.len());
     let train_batches = bucket(train, s.batch_tokens, s.max_batch);
+    let train_batches_len = train_batches.len();
     let dev_batches = bucket(dev, s.batch_tokens, s.max_batch);
     let steps = train_batches.len() * s.epochs;
 
@@ -476,6 +512,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     )
     .init()
     .map_err(|e| anyhow::anyhow!("learning-rate schedule: {e}"))?;
+
+    let mut resume_from = resume_from;
+    if let Some((dir, snapshot)) = &restore {
+        let steps_done = snapshot.epoch * train_batches_len;
+        let parts =
+            snapshot::Parts { trainee: trainee.clone(), optimizer: &optimizer, scheduler: scheduler.clone() };
+        snapshot::restore(dir, snapshot, &args.out, parts, steps_done, &device)?;
+        resume_from = Some(snapshot.epoch);
+    }
 
     let bleu = bleu::CorpusBleu::new(code_vocab.clone());
     // The best epoch and early stopping follow dev BLEU; a code language model's, dev loss.

@@ -1,0 +1,94 @@
+//! The search flags `generate` and `eval` share. Their defaults are the core's
+//! [`GenerateOptions::default`], which the page uses too; the core checks the values.
+
+use nl2py::decode::{GenerateOptions, RepeatLimit, Search};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SearchArgs {
+    /// Beam search with this width (1 to 64) [default: the core's, 4].
+    #[arg(long)]
+    beam: Option<usize>,
+    /// Greedy search: the most likely token each step.
+    #[arg(long, conflicts_with_all = ["beam", "temperature"])]
+    greedy: bool,
+    /// GNMT length penalty of the beam search [default: the core's].
+    #[arg(long)]
+    length_penalty: Option<f32>,
+    /// Take the beam's best candidate even when it does not parse (the default prefers
+    /// the best one that Python can parse).
+    #[arg(long)]
+    no_rerank: bool,
+    /// Sample at this temperature (above 0) instead of searching.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// With --temperature: keep only the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// With --temperature: keep the smallest set of tokens holding this much probability, in (0, 1].
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Most code tokens to generate (1 to 4096).
+    #[arg(long, default_value_t = GenerateOptions::default().max_tokens)]
+    max_tokens: usize,
+    /// Let the model write tokens that cannot continue Python (no grammar masking).
+    #[arg(long)]
+    unconstrained: bool,
+    /// No n-gram of output tokens more than TIMES times, as N:TIMES; `off` lifts the limit
+    /// [default: the core's, 4:2].
+    #[arg(long, value_parser = parse_repeat_limit)]
+    repeat_limit: Option<RepeatChoice>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RepeatChoice {
+    Off,
+    Limit(RepeatLimit),
+}
+
+fn parse_repeat_limit(text: &str) -> Result<RepeatChoice, String> {
+    if text == "off" {
+        return Ok(RepeatChoice::Off);
+    }
+    let (n, times) = text.split_once(':').ok_or("expected N:TIMES or off")?;
+    let number = |s: &str| s.parse::<usize>().map_err(|_| format!("{s:?} is not a count"));
+    Ok(RepeatChoice::Limit(RepeatLimit { n: number(n)?, times: number(times)? }))
+}
+
+impl SearchArgs {
+    /// The options these flags ask for, over the core's defaults.
+    pub fn options(&self) -> GenerateOptions {
+        let defaults = GenerateOptions::default();
+        let default_penalty = match Search::DEFAULT {
+            Search::Beam { length_penalty, .. } => length_penalty,
+            _ => 1.0,
+        };
+        let search = match (self.greedy, self.temperature, self.beam) {
+            (true, _, _) => Search::Greedy,
+            (_, Some(temperature), _) => {
+                Search::Sample { temperature, top_k: self.top_k, top_p: self.top_p, seed: self.seed }
+            }
+            (_, None, Some(1)) => Search::Greedy,
+            (_, None, width) => match Search::DEFAULT {
+                Search::Beam { width: default_width, .. } => Search::Beam {
+                    width: width.unwrap_or(default_width),
+                    length_penalty: self.length_penalty.unwrap_or(default_penalty),
+                },
+                other => other,
+            },
+        };
+        GenerateOptions {
+            search,
+            max_tokens: self.max_tokens,
+            prefer_parseable: !self.no_rerank,
+            constrained: !self.unconstrained,
+            repeat_limit: match self.repeat_limit {
+                Some(RepeatChoice::Off) => None,
+                Some(RepeatChoice::Limit(limit)) => Some(limit),
+                None => defaults.repeat_limit,
+            },
+            ..defaults
+        }
+    }
+}

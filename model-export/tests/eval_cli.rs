@@ -1,0 +1,159 @@
+//! `nl2py eval` and generated code, end to end with a tiny model trained on the fixture data:
+//! nothing runs without `--run`; `--run` without python3 says so; with it, English–Python dev's
+//! programs and MBPP's test problems are run and scored. The sandbox's guards have their own
+//! tests, in `src/sandbox.rs`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nl2py-eval-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Prepared fixture data and a one-epoch tiny model, made once for all tests here.
+fn prepared_and_model() -> &'static (PathBuf, PathBuf) {
+    static MADE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let dir = temp("model");
+        let (data, run) = (dir.join("data"), dir.join("run"));
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data");
+        let nl2py =
+            |args: &[&str]| ok(Command::new(env!("CARGO_BIN_EXE_nl2py")).args(args).output().unwrap());
+        nl2py(&["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"]);
+        nl2py(&[
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(&run),
+            "--epochs",
+            "1",
+            "--d-model",
+            "32",
+            "--heads",
+            "2",
+            "--d-ff",
+            "64",
+            "--encoder-layers",
+            "1",
+            "--decoder-layers",
+            "1",
+            "--valid-max-tokens",
+            "12",
+            "--batch-tokens",
+            "400",
+            "--warmup-steps",
+            "5",
+        ]);
+        (data, run.join("model.nl2py"))
+    })
+}
+
+/// `nl2py eval` of the tiny model, with `extra` flags, PATH set to `path` when given and
+/// NL2PY_DATA to `data` when given.
+fn eval(extra: &[&str], path: Option<&str>, data: Option<&Path>) -> Output {
+    let (prepared, model) = prepared_and_model();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nl2py"));
+    command.args(["eval", "--model", s(model), "--data", s(prepared), "--max-tokens", "12"]).args(extra);
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    match data {
+        Some(data) => command.env("NL2PY_DATA", data),
+        None => command.env_remove("NL2PY_DATA"),
+    };
+    command.output().unwrap()
+}
+
+fn rows(out: Output) -> Vec<serde_json::Value> {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], split: &str) -> &'a serde_json::Value {
+    rows.iter().find(|r| r["split"] == split).unwrap_or_else(|| panic!("no {split} row in {rows:?}"))
+}
+
+#[test]
+fn without_run_no_python_is_started() {
+    // A python3 first on PATH that leaves a mark when anything starts it.
+    let bin = temp("spy");
+    let mark = bin.join("started");
+    let spy = bin.join("python3");
+    std::fs::write(&spy, format!("#!/bin/sh\ntouch {}\nexit 1\n", s(&mark))).unwrap();
+    std::fs::set_permissions(&spy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
+
+    let text = ok(eval(&[], Some(&path), None));
+    assert!(text.contains("english-python-dev: 1 examples") && text.contains("runs-clean - %"), "{text}");
+    let scores = rows(eval(&["--json"], Some(&path), None));
+    assert!(
+        scores
+            .iter()
+            .all(|r| r["runs_clean"].is_null() && r["pass_at_1"].is_null() && r["sandbox"].is_null())
+    );
+    assert!(scores.iter().all(|r| r["split"] != "mbpp-test"), "{scores:?}");
+    assert!(!mark.exists(), "eval started python3 without --run");
+}
+
+#[test]
+fn run_without_python3_says_what_is_missing() {
+    let empty = temp("no-python");
+    let out = eval(&["--run"], Some(s(&empty)), None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("python3 is needed for --run"), "{stderr}");
+}
+
+#[test]
+fn run_scores_english_python_programs_and_mbpp_problems() {
+    // Two test problems and one outside MBPP's test ids (11–510), which is not scored.
+    let dir = temp("mbpp");
+    let problem = |id: u64| {
+        serde_json::json!({
+            "source_file": "x", "task_id": id, "prompt": "Write a function to add two numbers.",
+            "code": "def add(a, b):\n    return a + b", "test_imports": [],
+            "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+        })
+    };
+    let mbpp = dir.join("mbpp.json");
+    std::fs::write(&mbpp, serde_json::json!([problem(2), problem(11), problem(12)]).to_string()).unwrap();
+
+    let out = eval(&["--run", "--mbpp", s(&mbpp), "--json"], None, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(stderr.contains("sandbox: ") && stderr.contains(" -I -S as "), "{stderr}");
+    let scores = rows(out);
+    let english = row(&scores, "english-python-dev");
+    assert!(english["runs_clean"].as_f64().is_some_and(|r| (0.0..=100.0).contains(&r)), "{english}");
+    assert!(english["sandbox"].as_str().is_some_and(|s| s.contains("NOT isolated: ")), "{english}");
+    let tested = row(&scores, "mbpp-test");
+    assert_eq!(tested["examples"], 2, "{tested}");
+    assert!(tested["pass_at_1"].as_f64().is_some_and(|p| (0.0..=100.0).contains(&p)), "{tested}");
+    assert!(tested["runs_clean"].is_null() && row(&scores, "conala-test")["runs_clean"].is_null());
+
+    let text = ok(eval(&["--run", "--mbpp", s(&mbpp)], None, None));
+    assert!(text.contains("mbpp-test: 2 problems, pass@1 "), "{text}");
+
+    // The default file: read from NL2PY_DATA, or skipped with a note when it is not there.
+    std::fs::rename(&mbpp, dir.join("mbpp-sanitized.json")).unwrap();
+    assert_eq!(row(&rows(eval(&["--run", "--json"], None, Some(&dir))), "mbpp-test")["examples"], 2);
+    let empty = temp("no-mbpp");
+    let out = eval(&["--run", "--json"], None, Some(&empty));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mbpp-sanitized.json is missing"));
+    assert!(rows(out).iter().all(|r| r["split"] != "mbpp-test"));
+    // Named explicitly, a missing file is an error.
+    let missing = eval(&["--run", "--mbpp", s(&empty.join("nothing.json"))], None, None);
+    assert!(!missing.status.success(), "a missing --mbpp file must be an error");
+}

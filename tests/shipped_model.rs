@@ -1,0 +1,101 @@
+//! The model this repository ships (`model/default.nl2py`, what the page serves) still loads into
+//! the current architecture and answers everyday prompts with the default search: Python that
+//! parses, no special token written out, and each token's probability and alternatives.
+
+use burn::tensor::Device;
+use nl2py::bundle;
+use nl2py::decode::{GenerateOptions, Search, Translator};
+use nl2py::metrics::{is_valid_python, leaks_special_token};
+
+fn shipped() -> Translator {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/model/default.nl2py");
+    let bytes = std::fs::read(path).expect("the repository ships model/default.nl2py");
+    bundle::load(&bytes, &Device::flex()).expect("the shipped bundle loads into today's model")
+}
+
+/// Program-style prompts on which the shipped model, left unconstrained, has opened a string and
+/// then written layout tokens into it, or looped.
+const HARD_PROMPTS: &[&str] = &[
+    "count the vowels in a string",
+    "write a program to print the fibonacci series up to n terms",
+    "read a number from the user and print its square",
+    "print the sum of a list",
+];
+
+fn generate(translator: &Translator, prompt: &str, options: &GenerateOptions) -> String {
+    pollster::block_on(translator.generate(prompt, options)).expect("generates").code
+}
+
+#[test]
+fn the_shipped_model_answers_with_python_that_parses() {
+    let translator = shipped();
+    let options = GenerateOptions { alternatives: 3, ..GenerateOptions::default() };
+    let generation =
+        pollster::block_on(translator.generate("convert string `s` to lowercase", &options)).unwrap();
+    assert_eq!(generation.code.trim(), "s.lower()");
+    assert_eq!(generation.tokens.len(), generation.ids.len());
+    for choice in &generation.tokens {
+        assert!(choice.probability > 0.0 && choice.probability <= 1.0);
+        assert!(!choice.alternatives.is_empty() && choice.alternatives.len() <= 3);
+        assert!(choice.alternatives.windows(2).all(|w| w[0].probability >= w[1].probability));
+    }
+    // Greedy search has no second candidate to fall back on, but the constraint still keeps
+    // every special token out of its code.
+    let greedy = GenerateOptions { search: Search::Greedy, ..GenerateOptions::default() };
+    for prompt in HARD_PROMPTS {
+        let code = generate(&translator, prompt, &GenerateOptions::default());
+        assert!(!leaks_special_token(&code) && is_valid_python(&code), "{prompt}: {code}");
+        let code = generate(&translator, prompt, &greedy);
+        assert!(!leaks_special_token(&code), "{prompt}, greedy: {code}");
+    }
+}
+
+/// The constraint is what keeps those answers valid: without it, greedy search writes some of
+/// the same prompts as code that does not parse or holds a special token's name.
+#[test]
+fn without_the_python_constraint_some_answers_break() {
+    let translator = shipped();
+    let free = GenerateOptions {
+        search: Search::Greedy,
+        constrained: false,
+        repeat_limit: None,
+        ..GenerateOptions::default()
+    };
+    let broken: Vec<String> = HARD_PROMPTS
+        .iter()
+        .map(|prompt| generate(&translator, prompt, &free))
+        .filter(|code| leaks_special_token(code) || !is_valid_python(code))
+        .collect();
+    assert!(!broken.is_empty(), "every unconstrained answer parsed: pick harder prompts");
+}
+
+/// Choosing an alternative regenerates the rest from that token on (the page's click).
+#[test]
+fn a_chosen_alternative_becomes_the_start_of_the_answer() {
+    let translator = shipped();
+    let options = GenerateOptions { alternatives: 5, ..GenerateOptions::default() };
+    let first = pollster::block_on(translator.generate("sort list `d` by value", &options)).unwrap();
+    let choice = &first.tokens[0];
+    let other = choice.alternatives.iter().find(|a| a.id != choice.id).expect("an alternative");
+    let forced = GenerateOptions { prefix: vec![other.id], ..options };
+    let second = pollster::block_on(translator.generate("sort list `d` by value", &forced)).unwrap();
+    assert_eq!(second.ids[0], other.id);
+    assert_ne!(second.code, first.code);
+    assert!(is_valid_python(&second.code), "{}", second.code);
+}
+
+/// A batch decodes each prompt as a lone generation would, and a prompt the model cannot read
+/// gets its own error without taking another prompt's answer.
+#[test]
+fn a_batch_answers_each_prompt_as_alone() {
+    let translator = shipped();
+    let greedy = GenerateOptions { search: Search::Greedy, ..GenerateOptions::default() };
+    let prompts = ["", "sort list `d` by value", "qqqzzz", "get the current date and time"];
+    let batch = pollster::block_on(translator.generate_batch(&prompts, &greedy)).unwrap();
+    assert!(matches!(batch[0], Err(nl2py::Error::EmptyPrompt)));
+    assert!(matches!(batch[2], Err(nl2py::Error::UnknownPrompt(_))));
+    for at in [1, 3] {
+        let alone = generate(&translator, prompts[at], &greedy);
+        assert_eq!(batch[at].as_ref().unwrap().code, alone, "{}", prompts[at]);
+    }
+}
