@@ -266,3 +266,34 @@ fn a_model_trained_without_slots_reads_prompts_without_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A snapshot of a retrieval run's first epoch continues on an empty run folder (another
+/// machine): it trains the remaining epochs on the same learning-rate schedule.
+#[test]
+fn a_snapshot_continues_a_run_in_a_fresh_folder() {
+    let data = prepared("snapshot-data");
+    let (run, snapshot, fresh) = (temp("snapshot-run"), temp("snapshot"), temp("snapshot-fresh"));
+    run_train(&data, &run, "3", &["--corpus", "mixed", "--repeat", "conala=2", "--retrieval"]);
+    // As if the session had ended after epoch 1.
+    for epoch in [2, 3] {
+        for name in ["model", "optim", "scheduler"] {
+            std::fs::remove_file(run.join(format!("checkpoint/{name}-{epoch}.bpk"))).unwrap();
+        }
+    }
+    assert!(ok(&["snapshot", "--run", s(&run), "--out", s(&snapshot)]).contains("epoch 1"));
+    let out = ok(&["train", "--resume", "--snapshot", s(&snapshot), "--data", s(&data), "--out", s(&fresh)]);
+    assert!(out.contains("from the snapshot of epoch 1"), "{out}");
+    let learning_rate = |run: &Path, epoch: u64| {
+        epochs_logged(run)
+            .into_iter()
+            .find(|e| e["epoch"] == epoch)
+            .map(|e| e["metrics"]["train Learning Rate"].clone())
+    };
+    assert_eq!(
+        epochs_logged(&fresh).iter().map(|e| e["epoch"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert_eq!(learning_rate(&fresh, 2), learning_rate(&run, 2));
+    assert!(learning_rate(&fresh, 2).is_some());
+    ok(&["generate", "--model", s(&fresh.join("model.nl2py")), "--greedy", "sort list `x`"]);
+}

@@ -516,8 +516,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut resume_from = resume_from;
     if let Some((dir, snapshot)) = &restore {
         let steps_done = snapshot.epoch * train_batches_len;
-        let parts =
-            snapshot::Parts { trainee: trainee.clone(), optimizer: &optimizer, scheduler: scheduler.clone() };
+        let parts = snapshot::Parts {
+            vocabularies: (&prompt_vocab, &code_vocab),
+            trainee: trainee.clone(),
+            optimizer: &optimizer,
+            scheduler: scheduler.clone(),
+        };
         snapshot::restore(dir, snapshot, &args.out, parts, steps_done, &device)?;
         resume_from = Some(snapshot.epoch);
     }

@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use nl2py::bundle::{self, Precision};
+use nl2py::text::vocab::Vocab;
 use nl2py::train::Trainee;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,8 @@ pub fn read(dir: &Path) -> anyhow::Result<Snapshot> {
 
 /// What the run about to start trains with: the snapshot fills them in.
 pub struct Parts<'a> {
+    /// The prepared folder's vocabularies, which must be the snapshot's.
+    pub vocabularies: (&'a Vocab, &'a Vocab),
     pub trainee: Trainee,
     pub optimizer: &'a ModuleOptimizer,
     pub scheduler: ModuleLrScheduler,
@@ -67,12 +70,18 @@ pub fn restore(
     steps_done: usize,
     device: &Device,
 ) -> anyhow::Result<()> {
-    let Parts { trainee, optimizer, mut scheduler } = parts;
+    let Parts { vocabularies, trainee, optimizer, mut scheduler } = parts;
     let bytes = fs::read(dir.join(WEIGHTS_FILE)).with_context(|| format!("cannot read {}", dir.display()))?;
     let source = bundle::load(&bytes, device)?;
     let mut trainee = trainee;
     if source.config != snapshot.run.model {
         bail!("{} holds another model than its snapshot.json describes", dir.display());
+    }
+    if (&source.prompt_vocab, &source.code_vocab) != vocabularies {
+        bail!(
+            "{} was prepared with other vocabularies than the snapshot's run: prepare it with the same data and flags",
+            snapshot.run.data.display()
+        );
     }
     trainee.model.copy_weights(&source.model, nl2py::model::Transfer::All)?;
     let checkpoints = run.join("checkpoint");
