@@ -53,11 +53,15 @@ train "$RUNS/base" prepared "${base_recipe[@]}"
 train "$RUNS/lm-tuned" prepared-mined --init-from "$RUNS/lm" --init-decoder-only "${tune_recipe[@]}"
 train "$RUNS/conala-vanilla" prepared-conala --post-norm --d-ff 1280 "${base_recipe[@]}"
 
-score baseline "$RUNS/noslots" prepared-noslots
-score slots "$RUNS/base" prepared
-score python-lm "$RUNS/lm-tuned" prepared-mined
-score pair-pretrain "$RUNS/tuned" prepared-mined
-score beam "$RUNS/tuned" prepared-mined --beam 4
-score rerank "$RUNS/tuned" prepared-mined --beam 4 --rerank
-score anchor-conala "$RUNS/conala-vanilla" prepared-conala
-score anchor-conala-beam "$RUNS/conala-vanilla" prepared-conala --beam 4
+# The rows were measured before the search had Python-aware masking and a repetition limit: these
+# flags reproduce the search they were measured with.
+greedy=(--greedy --unconstrained --repeat-limit off --run)
+beam=(--beam 4 --length-penalty 0.6 --unconstrained --repeat-limit off --run)
+score baseline "$RUNS/noslots" prepared-noslots "${greedy[@]}"
+score slots "$RUNS/base" prepared "${greedy[@]}"
+score python-lm "$RUNS/lm-tuned" prepared-mined "${greedy[@]}"
+score pair-pretrain "$RUNS/tuned" prepared-mined "${greedy[@]}"
+score beam "$RUNS/tuned" prepared-mined "${beam[@]}" --no-rerank
+score rerank "$RUNS/tuned" prepared-mined "${beam[@]}"
+score anchor-conala "$RUNS/conala-vanilla" prepared-conala "${greedy[@]}"
+score anchor-conala-beam "$RUNS/conala-vanilla" prepared-conala "${beam[@]}" --no-rerank

@@ -136,8 +136,8 @@ fn a_killed_run_resumes_and_the_result_ships() {
         args.extend_from_slice(extra);
         serde_json::from_str(&ok(&args)).unwrap()
     };
-    let scores = eval(&[]);
-    let reranked = eval(&["--beam", "3", "--rerank"]);
+    let scores = eval(&["--greedy"]);
+    let reranked = eval(&["--beam", "3"]);
     assert_eq!(reranked.as_array().unwrap().len(), scores.as_array().unwrap().len());
     let names: Vec<&str> = scores.as_array().unwrap().iter().map(|r| r["split"].as_str().unwrap()).collect();
     assert!(names.contains(&"conala-test") && names.contains(&"conala-dev"), "{names:?}");

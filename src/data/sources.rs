@@ -10,14 +10,7 @@ use super::{RawPair, ReadOutcome};
 /// CoNaLa curated JSON: the prompt is `rewritten_intent`, or `intent` where that is null.
 pub fn read_conala_json(text: &str) -> ReadOutcome {
     let mut outcome = ReadOutcome::default();
-    let records: Vec<Value> = match serde_json::from_str(text) {
-        Ok(records) => records,
-        Err(e) => {
-            outcome.read = 1;
-            outcome.malformed(format!("the file is not a JSON array: {e}"));
-            return outcome;
-        }
-    };
+    let Some(records) = json_array(text, &mut outcome) else { return outcome };
     for (n, record) in records.iter().enumerate() {
         outcome.read += 1;
         let prompt = non_empty(record, "rewritten_intent").or_else(|| non_empty(record, "intent"));
@@ -92,14 +85,7 @@ pub const MBPP_TEST_IDS: std::ops::RangeInclusive<u64> = 11..=510;
 /// Sanitized MBPP (`task_id`, `prompt`, `code`): the problems outside [`MBPP_TEST_IDS`].
 pub fn read_mbpp(text: &str) -> ReadOutcome {
     let mut outcome = ReadOutcome::default();
-    let records: Vec<Value> = match serde_json::from_str(text) {
-        Ok(records) => records,
-        Err(e) => {
-            outcome.read = 1;
-            outcome.malformed(format!("the file is not a JSON array: {e}"));
-            return outcome;
-        }
-    };
+    let Some(records) = json_array(text, &mut outcome) else { return outcome };
     for (n, record) in records.iter().enumerate() {
         let task = record.get("task_id").and_then(Value::as_u64);
         if task.is_some_and(|t| MBPP_TEST_IDS.contains(&t)) {
@@ -115,6 +101,18 @@ pub fn read_mbpp(text: &str) -> ReadOutcome {
         }
     }
     outcome
+}
+
+/// The records of a file that holds one JSON array; a file that does not is one malformed record.
+fn json_array(text: &str, outcome: &mut ReadOutcome) -> Option<Vec<Value>> {
+    match serde_json::from_str(text) {
+        Ok(records) => Some(records),
+        Err(e) => {
+            outcome.read = 1;
+            outcome.malformed(format!("the file is not a JSON array: {e}"));
+            None
+        }
+    }
 }
 
 fn non_empty(record: &Value, field: &str) -> Option<String> {
