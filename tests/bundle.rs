@@ -1,13 +1,18 @@
 //! The bundle file: a round trip keeps every weight, and a truncated, bit-flipped, foreign,
-//! newer or mismatched file is refused with a message that says what is wrong.
+//! newer or mismatched file is refused with a message that says what is wrong. So is a
+//! well-formed file (its checksum recomputed) whose header or int8 blocks are out of bounds.
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::tensor::Device;
+use burn::store::burn_pack::{Tensor as PackTensor, Writer};
+use burn::store::{BurnpackStore, ModuleStore};
+use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+use burn::tensor::{Bytes, DType, Device};
 use nl2py::bundle::{self, Precision};
 use nl2py::decode::Translator;
 use nl2py::model::Seq2SeqConfig;
 use nl2py::text::vocab::Vocab;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn translator(d_model: usize) -> Translator {
@@ -42,6 +47,238 @@ fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
     let sum = Sha256::digest(&bytes[..body]);
     bytes[body..].copy_from_slice(&sum);
     bytes
+}
+
+/// A bundle's header (as JSON) and its weights; the tests' bundles have no index.
+fn split(bytes: &[u8]) -> (Value, Vec<u8>) {
+    let header_end = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[16..header_end]).unwrap();
+    let weights_end = header_end + header["weights_len"].as_u64().unwrap() as usize;
+    (header, bytes[header_end..weights_end].to_vec())
+}
+
+/// A format-2 bundle of these parts: header length, `weights_len` and checksum follow them.
+fn join(mut header: Value, weights: &[u8]) -> Vec<u8> {
+    header["weights_len"] = json!(weights.len());
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut bytes = b"NL2PYBND".to_vec();
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(weights);
+    reseal([bytes, vec![0; 32]].concat())
+}
+
+/// Asserts that both `inspect` and `load` refuse `bytes` with a message containing `expected`.
+fn assert_refused(bytes: &[u8], expected: &str) {
+    let inspected = bundle::inspect(bytes).map(|_| ()).map_err(|e| e.to_string());
+    assert!(
+        inspected.as_ref().is_err_and(|m| m.contains(expected)),
+        "inspect: {inspected:?}, not {expected:?}"
+    );
+    let loaded = message(bytes);
+    assert!(loaded.contains(expected), "load: {loaded:?}, not {expected:?}");
+}
+
+/// A tiny valid bundle with `edit` applied to its header's model configuration.
+fn with_config(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let (mut header, weights) =
+        split(&bundle::export(&translator(16), Precision::F32, BTreeMap::new()).unwrap());
+    edit(&mut header["config"]);
+    join(header, &weights)
+}
+
+/// Sets each value in turn on one configuration field and expects it refused by name.
+fn assert_field_refused(field: &str, values: &[Value]) {
+    for value in values {
+        let bytes = with_config(|config| config[field] = value.clone());
+        assert_refused(&bytes, &format!("{field} = {value}"));
+    }
+}
+
+#[test]
+fn heads_must_divide_d_model() {
+    // d_model is 16.
+    assert_field_refused("heads", &[json!(0), json!(3), json!(32)]);
+}
+
+#[test]
+fn d_model_is_bounded() {
+    assert_field_refused("d_model", &[json!(0), json!(8192)]);
+}
+
+#[test]
+fn d_ff_is_bounded() {
+    assert_field_refused("d_ff", &[json!(0), json!(20_000)]);
+}
+
+#[test]
+fn encoder_layers_are_bounded() {
+    assert_field_refused("encoder_layers", &[json!(25), json!(1_000_000)]);
+}
+
+#[test]
+fn decoder_layers_are_bounded() {
+    assert_field_refused("decoder_layers", &[json!(0), json!(25)]);
+}
+
+#[test]
+fn dropout_is_below_one() {
+    assert_field_refused("dropout", &[json!(1.0), json!(7.5), json!(-0.5)]);
+}
+
+#[test]
+fn max_prompt_len_is_bounded() {
+    assert_field_refused("max_prompt_len", &[json!(0), json!(100_000)]);
+}
+
+#[test]
+fn max_code_len_leaves_room_for_a_token() {
+    assert_field_refused("max_code_len", &[json!(0), json!(1), json!(100_000)]);
+}
+
+#[test]
+fn max_example_len_is_bounded() {
+    assert_field_refused("max_example_len", &[json!(0), json!(100_000)]);
+}
+
+#[test]
+fn vocabulary_sizes_are_bounded() {
+    assert_field_refused("prompt_vocab", &[json!(3), json!(2_000_000)]);
+    assert_field_refused("code_vocab", &[json!(0), json!(2_000_000)]);
+}
+
+#[test]
+fn the_parameter_count_is_capped() {
+    // Each field within its own bounds; together about 11 G parameters.
+    let huge = [("d_model", 4096), ("d_ff", 16_384), ("encoder_layers", 24), ("decoder_layers", 24)];
+    let bytes = with_config(|config| huge.iter().for_each(|&(field, value)| config[field] = json!(value)));
+    assert_refused(&bytes, "parameters, more than the 250000000");
+    let mut t = translator(16);
+    t.config = t.config.with_d_model(4096).with_d_ff(16_384).with_encoder_layers(24).with_decoder_layers(24);
+    let exported = bundle::export(&t, Precision::F32, BTreeMap::new()).map(|_| ());
+    assert!(
+        exported.is_err_and(|e| e.to_string().contains("parameters")),
+        "export writes no bundle that load refuses"
+    );
+}
+
+#[test]
+fn metadata_is_bounded() {
+    let (mut header, weights) =
+        split(&bundle::export(&translator(16), Precision::F32, BTreeMap::new()).unwrap());
+    header["metadata"] = json!({ "notes": "x".repeat(100_000) });
+    assert_refused(&join(header, &weights), "metadata holds 100005 bytes");
+    let metadata = BTreeMap::from([("notes".to_string(), "x".repeat(100_000))]);
+    let exported = bundle::export(&translator(16), Precision::F32, metadata).map(|_| ());
+    assert!(
+        exported.is_err_and(|e| e.to_string().contains("metadata holds 100005 bytes")),
+        "export writes no bundle that load refuses"
+    );
+}
+
+#[test]
+fn an_index_of_no_pairs_is_refused() {
+    // `NL2PYIDX`, then LEB128: 2 neighbours, 16 example tokens, one source ("a", "b"), a word
+    // table of "sort", no entries.
+    let mut index = b"NL2PYIDX".to_vec();
+    index.extend_from_slice(&[2, 16, 1, 1, b'a', 1, b'b', 1, 4, b's', b'o', b'r', b't', 0]);
+    let mut bytes = with_config(|config| config["max_example_len"] = json!(16));
+    bytes.truncate(bytes.len() - 32);
+    bytes.extend_from_slice(&index);
+    assert_refused(&reseal([bytes, vec![0; 32]].concat()), "the retrieval index holds no pairs");
+}
+
+/// A tiny int8 bundle with `edit` applied to its weights (wide enough that matrices are blocks).
+fn with_int8_weights(edit: impl FnOnce(&mut BTreeMap<String, PackTensor>)) -> Vec<u8> {
+    let (header, weights) =
+        split(&bundle::export(&translator(32), Precision::Int8, BTreeMap::new()).unwrap());
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights)));
+    let mut tensors = store.get_all_tensors().unwrap().clone();
+    edit(&mut tensors);
+    join(header, &Writer::new(tensors.into_values().collect()).into_bytes().unwrap())
+}
+
+const BLOCKS: &str = "encoder.0.attention.query.weight";
+const NORM: &str = "encoder.0.attention_residual.norm.gamma";
+
+fn replace(tensors: &mut BTreeMap<String, PackTensor>, name: &str, dtype: DType, bytes: Vec<u8>) {
+    let old = &tensors[name];
+    let new = PackTensor::new(
+        name.to_string(),
+        dtype,
+        old.shape.clone(),
+        old.param_id,
+        Bytes::from_bytes_vec(bytes),
+    );
+    tensors.insert(name.to_string(), new);
+}
+
+fn int8_dtype(tensors: &BTreeMap<String, PackTensor>) -> DType {
+    let dtype = tensors[BLOCKS].dtype;
+    assert!(matches!(dtype, DType::QFloat(_)), "{BLOCKS} is stored as blocks: {dtype:?}");
+    dtype
+}
+
+fn message_without_panic(bytes: &[u8]) -> String {
+    let message = message(bytes);
+    // Burn turns a panic in a decoder into an error natively; in the page it aborts.
+    assert!(!message.contains("panic"), "{message}");
+    message
+}
+
+#[test]
+fn int8_blocks_must_hold_their_scales() {
+    // [32, 32]: 1024 values and 32 f16 scales; half the scales are cut off.
+    let bytes = with_int8_weights(|tensors| {
+        let dtype = int8_dtype(tensors);
+        replace(tensors, BLOCKS, dtype, vec![1; 1024 + 32]);
+    });
+    let message = message_without_panic(&bytes);
+    assert!(message.contains(&format!("tensor {BLOCKS} holds 1056 bytes of int8 blocks")), "{message}");
+}
+
+#[test]
+fn int8_blocks_must_tile_a_matrix_row() {
+    // A norm's gains, [32], as one block of 32 values and its f16 scale.
+    let bytes = with_int8_weights(|tensors| {
+        let dtype = int8_dtype(tensors);
+        replace(tensors, NORM, dtype, vec![1; 32 + 2]);
+    });
+    let message = message_without_panic(&bytes);
+    assert!(message.contains(&format!("tensor {NORM} of shape [32] is stored as int8 blocks")), "{message}");
+}
+
+#[test]
+fn int8_blocks_of_another_scheme_are_refused() {
+    // Blocks of 16 fit the same shape, in more bytes: 1024 values and 64 f16 scales.
+    let scheme = QuantScheme::default()
+        .with_value(QuantValue::Q8S)
+        .with_store(QuantStore::Native)
+        .per_block([16], ScaleDtype::F16);
+    let bytes =
+        with_int8_weights(|tensors| replace(tensors, BLOCKS, DType::QFloat(scheme), vec![1; 1024 + 128]));
+    let message = message_without_panic(&bytes);
+    assert!(message.contains(&format!("tensor {BLOCKS} is quantized as")), "{message}");
+}
+
+#[test]
+fn weights_of_another_shape_are_refused_before_decoding() {
+    // Well-formed blocks of a [64, 32] matrix where the model has [32, 32].
+    let bytes = with_int8_weights(|tensors| {
+        let old = &tensors[BLOCKS];
+        let (dtype, param_id) = (int8_dtype(tensors), old.param_id);
+        let bytes = Bytes::from_bytes_vec(vec![1; 2048 + 128]);
+        tensors.insert(
+            BLOCKS.to_string(),
+            PackTensor::new(BLOCKS.to_string(), dtype, [64, 32], param_id, bytes),
+        );
+    });
+    let message = message_without_panic(&bytes);
+    assert!(
+        message.contains(&format!("tensor {BLOCKS} has shape [64, 32], but the model's is [32, 32]")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -90,9 +327,8 @@ fn damaged_or_foreign_files_are_refused_with_a_reason() {
     assert!(message(&reseal(newer)).contains("format version 99"));
 
     // A header from one model with the weights of another (checksum intact).
-    let other = bundle::export(&translator(8), Precision::F32, BTreeMap::new()).unwrap();
-    let header_end = |b: &[u8]| 16 + u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
-    let mut mixed = bytes[..header_end(&bytes)].to_vec();
-    mixed.extend_from_slice(&other[header_end(&other)..]);
-    assert!(message(&reseal(mixed)).contains("weights do not fit the model"), "{}", message(&bytes));
+    let (header, _) = split(&bytes);
+    let (_, other) = split(&bundle::export(&translator(8), Precision::F32, BTreeMap::new()).unwrap());
+    let mixed = message(&join(header, &other));
+    assert!(mixed.contains("weights do not fit the model: tensor"), "{mixed}");
 }

@@ -10,7 +10,8 @@
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleAdapter, ModuleContext, bridge};
 use burn::tensor::quantization::{
-    BlockLayout, QuantScheme, QuantStore, QuantValue, QuantizedBytes, ScaleDtype, scale_to_dtype,
+    BlockLayout, QuantScheme, QuantStore, QuantValue, QuantizedBytes, ScaleDtype, quantized_data_len,
+    scale_to_dtype,
 };
 use burn::tensor::{DType, TensorData};
 
@@ -46,8 +47,34 @@ impl ModuleAdapter for QuantizeBlocks {
     }
 }
 
-/// Load-side adapter: blocks written by [`QuantizeBlocks`] back to f32. Anything else passes
-/// through (and is cast or refused by the loader as usual).
+/// Checks a quantized tensor whose shape is the model's: blocks of this scheme, laid as
+/// [`QuantizeBlocks`] lays them, in exactly the bytes they take. Burn's decoder trusts all three
+/// and panics, or reads another block's scale, on a file that breaks one. Returns the reason.
+pub fn check_blocks(tensor: &PackTensor) -> Result<(), String> {
+    let (name, dims) = (&tensor.name, tensor.shape.as_slice());
+    if tensor.dtype != DType::QFloat(scheme()) {
+        return Err(format!(
+            "tensor {name} is quantized as {:?}, but bundles hold blocks of {BLOCK} i8 values with an f16 scale each",
+            tensor.dtype
+        ));
+    }
+    if dims.len() < 2 || !dims[dims.len() - 1].is_multiple_of(BLOCK) {
+        return Err(format!(
+            "tensor {name} of shape {dims:?} is stored as int8 blocks of {BLOCK}, which need a rank of 2 or more and a last axis that is a multiple of {BLOCK}"
+        ));
+    }
+    let expected = quantized_data_len(&scheme(), &tensor.shape);
+    if tensor.byte_len() != expected {
+        return Err(format!(
+            "tensor {name} holds {} bytes of int8 blocks, but its shape {dims:?} takes {expected} (values and scales)",
+            tensor.byte_len()
+        ));
+    }
+    Ok(())
+}
+
+/// Load-side adapter: blocks written by [`QuantizeBlocks`] back to f32, once [`check_blocks`]
+/// has passed. Anything else passes through (and is cast or refused by the loader as usual).
 #[derive(Debug, Clone, Copy)]
 pub struct DequantizeBlocks;
 

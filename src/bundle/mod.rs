@@ -5,13 +5,15 @@
 //! (JSON: config, vocabularies, precision, metadata, the weights' length), the weights (Burn's
 //! burnpack), the retrieval index when the model reads retrieved examples (see
 //! [`crate::retrieve`]; format version 2, which version 1 bundles lack), and the SHA-256 of
-//! everything before it (32 bytes). Any truncation or flipped bit fails the checksum.
+//! everything before it (32 bytes). Any truncation or flipped bit fails the checksum; anyone can
+//! recompute it, so the header and the weights are then checked against bounds (`checks`).
 
 use std::collections::BTreeMap;
 
+mod checks;
 mod int8;
 
-use burn::store::{BurnpackStore, FloatCastAdapter, ModuleAdapter, ModuleSnapshot};
+use burn::store::{BurnpackStore, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore};
 use burn::tensor::{Bytes, DType, Device};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -73,12 +75,15 @@ fn bundle_error(message: impl Into<String>) -> Error {
     Error::Bundle(message.into())
 }
 
-/// Writes a translator's model, configuration and vocabularies as bundle bytes.
+/// Writes a translator's model, configuration and vocabularies as bundle bytes. Refuses what
+/// [`load`] would refuse for being out of bounds.
 pub fn export(
     translator: &Translator,
     precision: Precision,
     metadata: BTreeMap<String, String>,
 ) -> Result<Vec<u8>> {
+    checks::check_config(&translator.config)?;
+    checks::check_metadata(&metadata)?;
     let mut store = precision.writer();
     translator
         .model
@@ -157,6 +162,8 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>> {
         header_end.ok_or_else(|| bundle_error("header length points past the end of the file"))?;
     let header: Header = serde_json::from_slice(&body[16..header_end])
         .map_err(|e| bundle_error(format!("unreadable header: {e}")))?;
+    checks::check_config(&header.config)?;
+    checks::check_metadata(&header.metadata)?;
     if header.prompt_vocab.len() != header.config.prompt_vocab
         || header.code_vocab.len() != header.config.code_vocab
     {
@@ -170,7 +177,15 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>> {
     };
     let index = match (index.is_empty(), header.config.max_example_len) {
         (true, None) => None,
-        (false, Some(_)) => Some(Index::from_bytes(index, header.code_vocab.len())?),
+        (false, Some(_)) => {
+            let index = Index::from_bytes(index, header.code_vocab.len())?;
+            // Nothing to retrieve; and `Index::search` expects each word of the table to be in
+            // some pair.
+            if index.is_empty() {
+                return Err(bundle_error("the retrieval index holds no pairs"));
+            }
+            Some(index)
+        }
         (true, Some(_)) => {
             return Err(bundle_error("the model reads retrieved examples, but the bundle has no index"));
         }
@@ -197,12 +212,15 @@ pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
 }
 
 /// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
-/// format version, corrupt or truncated, or weights that do not fit the configuration.
+/// format version, corrupt or truncated, a header out of bounds, or weights that do not fit the
+/// configuration.
 pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
     let Opened { header, weights, index, .. } = open(bytes)?;
     let mut model: Seq2Seq = header.config.init(device);
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())))
         .with_from_adapter(int8::DequantizeBlocks.chain(FloatCastAdapter::to(DType::F32)));
+    let tensors = store.get_all_tensors().map_err(|e| bundle_error(format!("unreadable weights: {e}")))?;
+    checks::check_weights(&model, tensors)?;
     model.load_from(&mut store).map_err(|e| bundle_error(format!("weights do not fit the model: {e}")))?;
     Ok(Translator {
         model,

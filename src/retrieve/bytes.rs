@@ -187,6 +187,15 @@ mod tests {
         put(&mut forged, 64);
         put(&mut forged, u64::MAX >> 1);
         assert!(Index::from_bytes(&forged, 400).unwrap_err().to_string().contains("out of range"));
+        // A word table with no entries: searching it finds nothing, and does not panic.
+        let mut wordy = MAGIC.to_vec();
+        for n in [2, 64, 0, 1] {
+            put(&mut wordy, n);
+        }
+        put_str(&mut wordy, "reverse");
+        put(&mut wordy, 0);
+        let empty = Index::from_bytes(&wordy, 400).unwrap();
+        assert!(empty.search(&prompt::tokenize("reverse it").tokens, 2, |_| false).is_empty());
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(Index::from_bytes(&extra, 400).is_err());

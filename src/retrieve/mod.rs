@@ -161,7 +161,8 @@ impl Index {
                 continue;
             }
             seen.push(w);
-            let postings = &self.postings[w as usize];
+            // A word of the table that no entry uses has no postings (an index read from bytes).
+            let Some(postings) = self.postings.get(w as usize) else { continue };
             let df = postings.len() as f32;
             let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
             for &(entry, tf) in postings {
