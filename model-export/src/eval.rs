@@ -236,8 +236,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("sandbox: {}", sandbox.describe());
     }
     let translator = crate::model_file::load(&args.model, &device)?;
-    // Greedy scoring reads the prompt tokens the folder holds: they must be tokenized as the
-    // model was trained, with slots or without.
+    // A folder's splits and references are those of its slot setting: scores compare only on
+    // data prepared as the model was trained, with slots or without.
     if crate::prepared::read_config(&args.data)?.slots != translator.slots {
         bail!(
             "{} was prepared {} slots but the model was trained {} them",

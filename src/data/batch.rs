@@ -79,8 +79,22 @@ pub struct Batch {
     pub examples: Vec<EncodedExample>,
 }
 
+/// Prompts and their retrieved examples' code as the encoder's padded input; no examples tensor
+/// when no row has any.
+pub(crate) fn encoder_input(
+    prompts: &[Vec<usize>],
+    examples: &[Vec<usize>],
+    device: &Device,
+) -> EncoderInput {
+    let input = EncoderInput::new(padded(prompts, device));
+    match examples.iter().any(|e| !e.is_empty()) {
+        true => input.with_examples(padded(examples, device)),
+        false => input,
+    }
+}
+
 /// Rows of ids as one tensor, right-padded with `<pad>` (at least one column).
-pub(crate) fn padded(rows: &[Vec<usize>], device: &Device) -> Tensor<2, Int> {
+fn padded(rows: &[Vec<usize>], device: &Device) -> Tensor<2, Int> {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let data: Vec<i64> = rows
         .iter()
@@ -94,11 +108,8 @@ pub(crate) fn padded(rows: &[Vec<usize>], device: &Device) -> Tensor<2, Int> {
 impl Batch {
     pub fn new(examples: Vec<EncodedExample>, device: &Device) -> Self {
         let prompts: Vec<Vec<usize>> = examples.iter().map(|e| e.prompt.clone()).collect();
-        let mut input = EncoderInput::new(padded(&prompts, device));
-        if examples.iter().any(|e| !e.examples.is_empty()) {
-            let retrieved: Vec<Vec<usize>> = examples.iter().map(|e| e.examples.clone()).collect();
-            input = input.with_examples(padded(&retrieved, device));
-        }
+        let retrieved: Vec<Vec<usize>> = examples.iter().map(|e| e.examples.clone()).collect();
+        let input = encoder_input(&prompts, &retrieved, device);
         let inputs: Vec<Vec<usize>> =
             examples.iter().map(|e| [&[BOS_ID], e.code.as_slice()].concat()).collect();
         let targets: Vec<Vec<usize>> =

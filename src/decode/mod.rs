@@ -15,7 +15,7 @@ pub use rules::RepeatLimit;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::data::batch::padded;
+use crate::data::batch::encoder_input;
 use crate::metrics::is_valid_python;
 use crate::model::{DecoderState, EncoderInput, Seq2Seq, Seq2SeqConfig};
 use crate::retrieve::{Hit, Index};
@@ -472,14 +472,9 @@ impl Translator {
     /// The encoder's input for prompts, padded; and the memory's width (prompt + examples).
     fn encoder_input(&self, readings: &[&Reading]) -> (EncoderInput, usize) {
         let prompts: Vec<Vec<usize>> = readings.iter().map(|r| r.ids.clone()).collect();
-        let mut input = EncoderInput::new(padded(&prompts, &self.device));
-        let mut width = input.prompt.dims()[1];
-        if readings.iter().any(|r| !r.example_ids.is_empty()) {
-            let examples: Vec<Vec<usize>> = readings.iter().map(|r| r.example_ids.clone()).collect();
-            let examples = padded(&examples, &self.device);
-            width += examples.dims()[1];
-            input = input.with_examples(examples);
-        }
+        let examples: Vec<Vec<usize>> = readings.iter().map(|r| r.example_ids.clone()).collect();
+        let input = encoder_input(&prompts, &examples, &self.device);
+        let width = input.prompt.dims()[1] + input.examples.as_ref().map_or(0, |e| e.dims()[1]);
         (input, width)
     }
 
