@@ -166,7 +166,9 @@ impl Sandbox {
                 libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWPID
             }),
             uid,
-            cpu_seconds: self.timeout.as_secs_f64().ceil().max(1.0) as u64,
+            // A second past the wall-clock timeout: a one-thread busy loop reaches both at once,
+            // and the wall clock must win so the run reads as timed out, not as killed.
+            cpu_seconds: self.timeout.as_secs_f64().ceil() as u64 + 1,
             process_limit: self.own_uid || self.namespaces.is_ok(),
         };
         let mut child = self
