@@ -48,7 +48,7 @@ pub struct Args {
     ///   environment  cleared: only PATH=/usr/local/bin:/usr/bin:/bin, HOME and TMPDIR (the folder)
     ///   input        none (/dev/null); the output is kept for --show
     ///   time         --run-timeout seconds of wall clock, then every process of the run is
-    ///                killed; as many seconds of CPU per process (RLIMIT_CPU)
+    ///                killed; a second more of CPU per process (RLIMIT_CPU)
     ///   memory       2 GiB of address space per process (RLIMIT_AS)
     ///   files        written only inside the folder (Landlock, Linux 6.2+); 16 MiB each
     ///                (RLIMIT_FSIZE); no core dumps
@@ -69,8 +69,8 @@ pub struct Args {
     /// which guards are missing on stderr and in --json's "sandbox".
     #[arg(long, verbatim_doc_comment)]
     run: bool,
-    /// Seconds of wall clock (and of CPU per process) a generated program may run before it is
-    /// killed and counts as failed.
+    /// Seconds of wall clock (and one more of CPU per process) a generated program may run
+    /// before it is killed and counts as failed.
     #[arg(long, default_value_t = 5)]
     run_timeout: u64,
     /// Sanitized MBPP (`mbpp-sanitized.json`) whose test problems, task ids 11–510, --run
