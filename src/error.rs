@@ -26,6 +26,9 @@ pub enum Error {
     /// Search settings no search can run with.
     #[error("search settings: {0}")]
     Search(String),
+    /// Training settings or data a run cannot start with, or a run that failed.
+    #[error("training: {0}")]
+    Training(String),
     /// A tensor could not be read back from the device.
     #[error("device: {0}")]
     Device(String),

@@ -53,7 +53,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let translator = match args.average_last {
         Some(count) => {
-            let (translator, epochs) = crate::train::load_average(&args.model, count, &Device::flex())?;
+            let (translator, epochs) = crate::run_folder::load_average(&args.model, count, &Device::flex())?;
             println!("averaged the checkpoints of epochs {epochs:?}");
             translator
         }

@@ -11,8 +11,10 @@ mod mine;
 mod model_file;
 mod prepare;
 mod prepared;
+mod run_folder;
 mod sandbox;
 mod search_args;
+mod snapshot;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -38,7 +40,7 @@ enum Command {
     Export(export::Args),
     /// Writes a run's last finished epoch as a small snapshot to commit; `train --resume
     /// --snapshot DIR` continues from it on another machine.
-    Snapshot(train::SnapshotArgs),
+    Snapshot(snapshot::Args),
     /// Generates Python for a prompt.
     Generate(generate::Args),
     /// Measures training and generation speed of the default model on this machine.
@@ -52,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),
-        Command::Snapshot(args) => train::snapshot_run(&args),
+        Command::Snapshot(args) => snapshot::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
     }

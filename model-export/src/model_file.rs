@@ -13,7 +13,7 @@ pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/default
 /// Loads `path`: a bundle file (`nl2py export`'s output) or a run folder (`nl2py train --out`).
 pub fn load(path: &Path, device: &Device) -> anyhow::Result<Translator> {
     if path.is_dir() {
-        return Ok(crate::train::load_best(path, device)?.0);
+        return Ok(crate::run_folder::load_best(path, device)?.0);
     }
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read the model {} (pass --model FILE)", path.display()))?;

@@ -199,8 +199,8 @@ fn a_code_language_model_starts_pair_pretraining_which_starts_fine_tuning() {
     let lm = temp("chain-lm");
     let said = run_train(&data, &lm, "2", &["--corpus", "code"]);
     assert!(said.contains("code of train and pretrain:"), "{said}");
-    let losses: Vec<String> =
-        epochs_logged(&lm).iter().map(|r| r["metrics"]["valid Loss"].as_str().unwrap().to_string()).collect();
+    let losses: Vec<f64> =
+        epochs_logged(&lm).iter().map(|r| r["metrics"]["valid Loss"].as_f64().unwrap()).collect();
     assert_eq!(losses.len(), 2, "{losses:?}");
     assert!(lm.join("model.nl2py").exists());
 
@@ -211,7 +211,7 @@ fn a_code_language_model_starts_pair_pretraining_which_starts_fine_tuning() {
         "1",
         &["--corpus", "pretrain", "--init-from", s(&lm), "--init-decoder-only"],
     );
-    assert!(said.contains("pretrain: ") && said.contains("Decoder)"), "{said}");
+    assert!(said.contains("pretrain corpus: ") && said.contains("Decoder)"), "{said}");
     let tuned = temp("chain-tune");
     let bundle = lm.join("model.nl2py");
     let said = run_train(&data, &tuned, "1", &["--init-from", s(&pretrained), "--longest-code", "20"]);

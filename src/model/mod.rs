@@ -41,7 +41,7 @@ pub struct Seq2SeqConfig {
     #[config(default = true)]
     pub pre_norm: bool,
     /// Longest prompt in tokens (learned positions).
-    #[config(default = 128)]
+    #[config(default = 96)]
     pub max_prompt_len: usize,
     /// Longest code in tokens, `<bos>` included (learned positions).
     #[config(default = 256)]

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
+use super::objective::Generations;
+use crate::decode::code_from_tokens;
+use crate::metrics::{corpus_bleu, tokenize_for_bleu_eval};
+use crate::text::vocab::Vocab;
 use burn::tensor::TensorReadError;
 use burn::train::metric::{
     Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry,
     SerializedEntry,
 };
-use nl2py::decode::code_from_tokens;
-use nl2py::metrics::{corpus_bleu, tokenize_for_bleu_eval};
-use nl2py::text::vocab::Vocab;
-use nl2py::train::Generations;
 
 #[derive(Clone)]
 pub struct CorpusBleu {
