@@ -142,8 +142,8 @@ impl TrainingConfig {
             "max code length must leave room for <bos> and one token"
         } else if self.epochs == 0 {
             "epochs must be at least 1"
-        } else if !(self.lr.is_finite() && self.lr > 0.0) {
-            "the learning rate must be a positive number"
+        } else if !(self.lr > 0.0 && self.lr <= 1.0) {
+            "the learning rate must be in (0, 1]"
         } else if self.batch_tokens == 0 || self.max_batch == 0 {
             "batches must hold at least one token and one example"
         } else if !(0.0..1.0).contains(&self.label_smoothing) {
@@ -192,6 +192,7 @@ mod tests {
             ok.clone().with_epochs(0),
             ok.clone().with_lr(f64::NAN),
             ok.clone().with_lr(0.0),
+            ok.clone().with_lr(2.0),
             ok.clone().with_max_batch(0),
             ok.clone().with_label_smoothing(1.0),
             TrainingConfig::new(Seq2SeqConfig::new(10, 10).with_max_code_len(1)),

@@ -260,6 +260,35 @@ impl MetricsRenderer for PlainProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::train::metric::{MetricAttributes, MetricEntry, NumericEntry, SerializedEntry};
+
+    #[test]
+    fn a_training_loss_that_is_no_number_stops_the_run() {
+        let interrupter = Interrupter::new();
+        let divergence = Divergence::default();
+        let log = std::env::temp_dir().join(format!("nl2py-progress-{}.jsonl", std::process::id()));
+        let mut progress = PlainProgress::new(log, None, interrupter.clone(), divergence.clone());
+        let id = MetricId::new(Arc::new("loss".into()));
+        let name = Arc::new("Loss".to_string());
+        let attributes = MetricAttributes::None;
+        progress.register_metric(MetricDefinition {
+            metric_id: id.clone(),
+            name,
+            description: None,
+            attributes,
+        });
+        let loss = |value: f64| {
+            let entry = MetricEntry::new(id.clone(), SerializedEntry::new(value.to_string(), String::new()));
+            MetricState::Numeric(entry, Some(NumericEntry::Value(value)))
+        };
+        progress.start(3, 2, None, None);
+        progress.update_train(loss(3.5));
+        progress.update_valid(loss(f64::INFINITY));
+        assert!(!interrupter.should_stop() && divergence.epoch().is_none(), "only the training loss counts");
+        progress.update_train(loss(f64::NAN));
+        assert!(interrupter.should_stop());
+        assert_eq!(divergence.epoch(), Some(2));
+    }
 
     #[test]
     fn epoch_records_read_numbers_and_the_display_text_older_runs_wrote() {
