@@ -9,9 +9,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v python3 >/dev/null || { echo "python3 is needed: it is the tokenizer oracle in the tests" >&2; exit 1; }
-scripts/setup.sh --browser
 
-step() { echo; echo "== $*"; }
+# Each step's minutes, printed at the end (also when a step fails), for the CI time budget.
+timings=() current="" step_started=$SECONDS
+end_step() { [[ -n $current ]] && timings+=("$(printf '%4d:%02d  %s' $(((SECONDS - step_started) / 60)) $(((SECONDS - step_started) % 60)) "$current")"); current=""; }
+report() {
+    end_step
+    echo; echo "== time per step (min:s)"
+    printf '%s\n' "${timings[@]}"
+    printf '%4d:%02d  total\n' $((SECONDS / 60)) $((SECONDS % 60))
+}
+trap report EXIT
+step() { end_step; current="$*" step_started=$SECONDS; echo; echo "== $*"; }
+
+step "tools (scripts/setup.sh --browser)"
+scripts/setup.sh --browser
 
 step "native tests (core and CLI)"
 cargo test --release
