@@ -1,6 +1,7 @@
 //! Python-aware masking: a small state machine over code tokens ([`code`]) that tracks the open
-//! string and its quote, the open brackets, the indent depth and what the last token allows, and
-//! sets to −∞ the scores of tokens that cannot continue Python as our tokenizer writes it.
+//! string and its quote, the open brackets, the indent depth and what the last token allows
+//! (an operand after an operand, an operator where an operand must come), and sets to −∞ the
+//! scores of tokens that cannot continue Python as our tokenizer writes it.
 
 use crate::text::code::{self, DEDENT, INDENT, NEWLINE};
 use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab};
@@ -22,6 +23,60 @@ const NEEDS_MORE: &[&str] = &[
     "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "try", "while",
     "with",
 ];
+
+/// Python's keywords: never operands. `match`, `case` and `type` are soft keywords, names that
+/// may be followed by an operand (`match x:`), so they are neither.
+const KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else",
+    "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not",
+    "or", "pass", "raise", "return", "try", "while", "with", "yield", "match", "case", "type",
+];
+
+/// Keywords that, starting a line, make it a compound statement's header: its line cannot end
+/// before a `:` outside brackets.
+const COMPOUND: &[&str] =
+    &["if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally", "async"];
+
+/// Operators after which an operand must come: what follows may not be one of [`NO_OPERAND`].
+/// Not `*` or `/` (`def f(a, /, *, b)`), nor `not` (`not in`) or `.` (`from . import`).
+const WANTS_OPERAND: &[&str] = &[
+    "=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", ">>=", "<<=", "&=", "|=", "^=", "@=", ":=", "+", "-",
+    "//", "%", "**", "<<", ">>", "&", "|", "^", "~", "<", ">", "<=", ">=", "==", "!=", "->", "@", "and",
+    "or", "in", "is",
+];
+
+/// Tokens that need an operand before them (or are no operand themselves: `,` `;` `:`).
+const NO_OPERAND: &[&str] = &[
+    "=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", ">>=", "<<=", "&=", "|=", "^=", "@=", ":=", "/", "//",
+    "%", "<<", ">>", "&", "|", "^", "<", ">", "<=", ">=", "==", "!=", "->", ".", ",", ";", ":", "and", "or",
+    "in", "is", "if", "else", "for", "as",
+];
+
+/// A name (not a keyword), a number, `None`, `True` or `False`, or a slot (`var_0`, `str_1`).
+fn is_operand(token: &str) -> bool {
+    let mut chars = token.chars();
+    let Some(first) = chars.next() else { return false };
+    if first.is_ascii_digit() || (first == '.' && chars.next().is_some_and(|c| c.is_ascii_digit())) {
+        return true;
+    }
+    (first.is_alphabetic() || first == '_')
+        && token.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !KEYWORDS.contains(&token)
+}
+
+/// What the last token outside strings ended with, for what may follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Operand {
+    /// Neither: the start, layout, an opening bracket, a keyword, `,` …
+    #[default]
+    Open,
+    /// A name, number or closing bracket: no operand may follow (`print x`, `f(a) b`).
+    Complete,
+    /// A string: only another string may follow it as an operand (`'a' 'b'`).
+    String,
+    /// An operator that needs its right operand: no operator of [`NO_OPERAND`] may follow.
+    Wanted,
+}
 
 /// Brackets whose kind is remembered, 2 bits each in a `u128`; deeper ones are only counted
 /// and any closing bracket may close them.
@@ -72,6 +127,17 @@ pub(crate) struct TokenClasses {
     /// Per id, whether the token is one character and so may be part of a string body (specials,
     /// layout, slots, longer names and operators never are).
     body: Vec<bool>,
+    /// Per id, whether it is an operand ([`is_operand`]).
+    operand: Vec<bool>,
+    /// Ids of [`WANTS_OPERAND`] and of [`NO_OPERAND`].
+    wants_operand: Vec<usize>,
+    no_operand: Vec<usize>,
+    /// Ids that open a string, and `{`.
+    string_openers: Vec<usize>,
+    brace: Option<usize>,
+    /// Ids of [`COMPOUND`], and `lambda` (whose `:` is not the header's).
+    compound: Vec<usize>,
+    lambda: Option<usize>,
     /// Id of each of `QUOTES` as a token.
     quotes: [Option<usize>; 4],
     /// Closing brackets with their index into `CLOSERS`.
@@ -95,8 +161,16 @@ impl TokenClasses {
             _ => None,
         });
         let string_only = ["?", "$", "`", "!", "\\"].into_iter().filter_map(known).collect();
+        let string_openers = (0..kinds.len()).filter(|&id| matches!(kinds[id], Kind::StringOpen(_)));
         Self {
             string_only,
+            operand: tokens.clone().map(is_operand).collect(),
+            wants_operand: WANTS_OPERAND.iter().filter_map(|t| known(t)).collect(),
+            no_operand: NO_OPERAND.iter().filter_map(|t| known(t)).collect(),
+            string_openers: string_openers.collect(),
+            brace: known("{"),
+            compound: COMPOUND.iter().filter_map(|t| known(t)).collect(),
+            lambda: known("lambda"),
             closers: closers.collect(),
             kinds,
             body: tokens.map(|t| t.chars().count() == 1).collect(),
@@ -125,6 +199,10 @@ pub(crate) struct PyState {
     last: Kind,
     /// The last tokens are `:` `<newline>`: only `<indent>` may follow.
     block_opened: bool,
+    /// What the last token outside strings leaves for the next.
+    operand: Operand,
+    /// The line is a compound statement's header that has not had its `:` yet.
+    header: bool,
 }
 
 impl PyState {
@@ -135,6 +213,7 @@ impl PyState {
             if !escaped && classes.quotes[usize::from(quote)] == Some(id) {
                 self.string = None;
                 self.last = Kind::Other;
+                self.operand = Operand::String;
             } else {
                 self.string = Some((quote, !escaped && classes.backslash == Some(id)));
                 self.string_chars = self.string_chars.saturating_add(1);
@@ -161,7 +240,21 @@ impl PyState {
             _ => {}
         }
         self.block_opened = kind == Kind::Newline && self.last == Kind::Colon;
+        let line_start = matches!(self.last, Kind::Special | Kind::Newline | Kind::Indent | Kind::Dedent);
+        if line_start {
+            self.header = classes.compound.contains(&id);
+        } else if self.bracket_depth == 0 && (kind == Kind::Colon || classes.lambda == Some(id)) {
+            // A lambda outside brackets has a `:` of its own: the rule steps aside for the line.
+            self.header = false;
+        }
         self.last = kind;
+        self.operand = if matches!(kind, Kind::Close(_)) || classes.operand[id] {
+            Operand::Complete
+        } else if classes.wants_operand.contains(&id) {
+            Operand::Wanted
+        } else {
+            Operand::Open
+        };
     }
 
     /// Sets the scores of tokens that cannot come next to −∞ (`scores`: one row, one entry per
@@ -194,7 +287,7 @@ impl PyState {
         let closer_ok = |b: u8| depth > 0 && top.is_none_or(|t| t == b);
         // Python joins lines inside brackets, so the lexer writes no layout there.
         let free = depth == 0;
-        let ends_line = free && matches!(self.last, Kind::Other | Kind::Close(_));
+        let ends_line = free && !self.header && matches!(self.last, Kind::Other | Kind::Close(_));
         let line_start = free && matches!(self.last, Kind::Newline | Kind::Dedent);
         let rules = [
             (Some(PAD_ID), false),
@@ -212,6 +305,33 @@ impl PyState {
         {
             if let Some(s) = scores.get_mut(id) {
                 *s = f32::NEG_INFINITY;
+            }
+        }
+        self.forbid_misplaced_operands(classes, scores);
+    }
+
+    /// No operand right after an operand (`print x`, `'a' b`, `f(x) 2`), and no operator that
+    /// needs a left operand right after one that needs a right one (`x = = 1`, `a + )`).
+    fn forbid_misplaced_operands(&self, classes: &TokenClasses, scores: &mut [f32]) {
+        let mut forbid = |id: usize| {
+            if let Some(s) = scores.get_mut(id) {
+                *s = f32::NEG_INFINITY;
+            }
+        };
+        match self.operand {
+            Operand::Open => {}
+            Operand::Complete | Operand::String => {
+                for (id, _) in classes.operand.iter().enumerate().filter(|(_, operand)| **operand) {
+                    forbid(id);
+                }
+                classes.brace.into_iter().for_each(&mut forbid);
+                if self.operand == Operand::Complete {
+                    classes.string_openers.iter().copied().for_each(&mut forbid);
+                }
+            }
+            Operand::Wanted => {
+                classes.no_operand.iter().copied().for_each(&mut forbid);
+                classes.closers.iter().map(|&(id, _)| id).for_each(&mut forbid);
             }
         }
     }
@@ -335,6 +455,60 @@ mod tests {
         assert!(!g.allows(&["if", "x", ":"], "<eos>"));
         assert!(!g.allows(&["x", "="], "<eos>") && !g.allows(&["x", "="], NEWLINE));
         assert!(g.allows(&["x", "=", "x", ","], "<eos>"));
+    }
+
+    #[test]
+    fn no_operand_after_an_operand_and_no_operator_where_one_is_wanted() {
+        let g = Grammar::of(&[r#"print x y 2 ( ) { } ' " = == , : if in not is . str_0 + -"#
+            .split(' ')
+            .map(String::from)
+            .collect()]);
+        for (tokens, next) in [
+            (&["print"][..], "x"),
+            (&["x"][..], "2"),
+            (&["print", "(", "x", ")"][..], "y"),
+            (&["x", "=", "'", "y", "'"][..], "x"),
+            (&["x"][..], "'"),
+            (&["x"][..], "{"),
+            (&["x", "="][..], "=="),
+            (&["x", "="][..], "="),
+            (&["(", "x", "+"][..], ")"),
+            (&["x", "=="][..], ","),
+            (&["x", "is"][..], "in"),
+        ] {
+            assert!(!g.allows(tokens, next), "{next:?} after {tokens:?}");
+        }
+        for (tokens, next) in [
+            (&["print"][..], "("),
+            (&["x"][..], "if"),
+            (&["x"][..], "not"),
+            (&["x", "not"][..], "in"),
+            (&["x", "is"][..], "not"),
+            (&["x", "="][..], "-"),
+            (&["x", "=", "-"][..], "-"),
+            (&["x", "=", "'", "y", "'"][..], "\""),
+            (&["x", "=", "str_0"][..], "."),
+            (&["x", "(", ")"][..], "("),
+            (&["x", "="][..], "{"),
+        ] {
+            assert!(g.allows(tokens, next), "{next:?} after {tokens:?}");
+        }
+    }
+
+    #[test]
+    fn a_compound_statement_line_ends_only_after_its_colon() {
+        let tokens = ["print", "x", "(", ")", "if", "else", ":", "=", NEWLINE];
+        let g = Grammar::of(&[tokens.map(String::from).to_vec()]);
+        for header in [&["if", "x"][..], &["if", "(", "x", ")"], &["print", NEWLINE, "if", "x"]] {
+            assert!(!g.allows(header, NEWLINE) && !g.allows(header, "<eos>"), "{header:?}");
+        }
+        assert!(
+            !g.allows(&["if", "(", "x", ":", "x", ")"], NEWLINE),
+            "a colon inside brackets is not the header's"
+        );
+        assert!(g.allows(&["if", "x", ":"], NEWLINE) && g.allows(&["if", "x", ":", "x"], NEWLINE));
+        assert!(g.allows(&["x", "=", "x", "if", "x", "else", "x"], NEWLINE), "if in an expression");
+        assert!(g.allows(&["if", "x", ":", "x", NEWLINE, "x"], NEWLINE), "the next line is free");
     }
 
     #[test]

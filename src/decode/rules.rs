@@ -103,12 +103,17 @@ impl Rules<'_> {
             if let Some(repeat) = &self.repeat {
                 repeat.forbid(ids, row);
             }
+            let eos = row.get(EOS_ID).copied();
             if let Some(complete) = self.complete
                 && row.get(EOS_ID).is_some_and(|eos| eos.is_finite())
                 && row.iter().filter(|&&s| s > row[EOS_ID]).count() < self.eos_rank
                 && !complete(prompt, ids)
             {
                 row[EOS_ID] = f32::NEG_INFINITY;
+                // Code that can neither go on nor end whole still ends: a search needs a token.
+                if row.iter().all(|s| *s == f32::NEG_INFINITY) {
+                    row[EOS_ID] = eos.unwrap_or(0.0);
+                }
             }
         }
         let alternatives = top(row, self.alternatives);
@@ -175,6 +180,15 @@ mod tests {
         let mut unlikely = vec![-5.0, -5.0, -3.0, -5.0, -0.1];
         rules.apply(&Track::default(), 0, &[4], &mut unlikely);
         assert_eq!(unlikely[EOS_ID], -3.0);
+    }
+
+    #[test]
+    fn eos_stays_where_nothing_else_may_come() {
+        let never = |_: usize, _: &[usize]| false;
+        let rules = Rules { complete: Some(&never), eos_rank: 1, ..Rules::free() };
+        let mut row = vec![-5.0, -5.0, -0.5, f32::NEG_INFINITY];
+        rules.apply(&Track::default(), 0, &[3], &mut row);
+        assert_eq!(row, [f32::NEG_INFINITY, f32::NEG_INFINITY, -0.5, f32::NEG_INFINITY]);
     }
 
     #[test]
