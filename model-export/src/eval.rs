@@ -34,6 +34,10 @@ pub struct Args {
     /// Score only the first N examples of each split.
     #[arg(long)]
     limit: Option<usize>,
+    /// Score only these splits (repeat the flag): conala-test, conala-dev, english-python-dev,
+    /// mbpp-test (with --run). Tune settings on the dev splits only.
+    #[arg(long = "split", value_name = "NAME", value_parser = ["conala-test", "conala-dev", "english-python-dev", MBPP])]
+    splits: Vec<String>,
     /// Print N prompt / reference / output triples per split.
     #[arg(long, default_value_t = 0)]
     show: usize,
@@ -250,6 +254,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !mbpp.is_empty() {
         sets.push((MBPP.into(), mbpp.iter().map(|p| p.example(&translator)).collect()));
     }
+    sets.retain(|(name, _)| args.splits.is_empty() || args.splits.contains(name));
     let mut scores = Vec::new();
     for (name, mut examples) in sets {
         if let Some(limit) = args.limit {
