@@ -4,7 +4,7 @@
 # ChromeDriver, Mesa's software Vulkan), then: unit and end-to-end tests, lints, the model on
 # wgpu natively (software Vulkan), the page's tests in headless Chromium, the page's build,
 # and the built page driven end to end through WebDriver.
-# Tests that need the full data sets read ../shared/data (or $NL2PY_DATA) and say SKIPPED when absent.
+# Tests that need the full data sets read $NL2PY_DATA, else ../shared/data, and fail when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -45,9 +45,17 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     browser.click("#layer option[value='0']");
     assert_eq!(browser.count("#graph svg.heatmap rect.cell"), steps * sources);
 
-    // Hostile and empty prompts stay text and leave the page working.
-    let hostile = browser.generate("<img src=x onerror=alert(1)> reverse string `s`", &report);
-    assert_eq!(browser.count("#code img") + browser.count("#graph img"), 0);
+    // Markup in a quoted span reaches the code and a graph label whole: it must stay text. Empty
+    // prompts get a hint, and the page goes on working.
+    let markup = "<img src=x onerror=alert(1)>";
+    let hostile = browser.generate(&format!("print '{markup}'"), &report);
+    let code = hostile["generation"]["code"].as_str().unwrap();
+    assert!(code.contains(markup), "the model left the span out of its code, pick another prompt: {code}");
+    assert_eq!(browser.count("img"), 0, "markup became an element");
+    assert!(browser.text("#code").contains(markup), "the code shows {:?}", browser.text("#code"));
+    let labels =
+        browser.script("return [...document.querySelectorAll('#graph text.token')].map(t => t.textContent);");
+    assert!(labels.as_array().unwrap().iter().any(|label| label == markup), "graph labels: {labels}");
     browser.type_into("#prompt", "   ");
     browser.click("#generate");
     browser.wait(10, "the empty-prompt hint", |b| {

@@ -1,23 +1,20 @@
 //! The tokenizer's contract, checked against CPython's own `tokenize` as the oracle: for every
 //! snippet Python accepts, `detokenize(tokenize(code))` has the same token stream as the code
 //! (comments, layout and docstrings aside), and we reject exactly what Python rejects.
-//! Runs over the tricky fixtures always, and over every snippet of `../shared/data` when present.
+//! Runs over the tricky fixtures, and over every snippet of the shared data sets (`$NL2PY_DATA`,
+//! else `../shared/data`), which must be there.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use nl2py::data::SourceKind;
+use nl2py::data::{SourceKind, shared_data_dir};
 use nl2py::text::code;
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("NL2PY_DATA").map_or_else(|| root().join("../shared/data"), PathBuf::from)
 }
 
 #[derive(Default)]
@@ -111,14 +108,13 @@ fn tricky_fixtures_round_trip() {
 
 #[test]
 fn every_shared_snippet_round_trips() {
-    let dir = data_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!(
-            "SKIPPED: no data folder at {} (set NL2PY_DATA to run the round trip over the data sets)",
+    let dir = shared_data_dir(&root());
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the data folder {} ({e}): set NL2PY_DATA to the shared data sets' folder",
             dir.display()
-        );
-        return;
-    };
+        )
+    });
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
     names.sort();
     let mut all = Tally::default();

@@ -1,6 +1,7 @@
 //! The model this repository ships (`model/default.nl2py`, what the page serves) still loads into
 //! the current architecture and answers everyday prompts with the default search: Python that
-//! parses, no special token written out, and each token's probability and alternatives.
+//! parses, sure of each token, no special token written out, and each token's probability and
+//! alternatives.
 
 use burn::tensor::Device;
 use nl2py::bundle;
@@ -34,8 +35,10 @@ fn the_shipped_model_answers_with_python_that_parses() {
         pollster::block_on(translator.generate("convert string `s` to lowercase", &options)).unwrap();
     assert_eq!(generation.code.trim(), "s.lower()");
     assert_eq!(generation.tokens.len(), generation.ids.len());
+    // Sure of every token (each above 0.92 here): a model whose attention is off, scaled by
+    // 1/d_head instead of 1/sqrt(d_head) say, still writes `s.lower()` but gives `lower` 0.33.
     for choice in &generation.tokens {
-        assert!(choice.probability > 0.0 && choice.probability <= 1.0);
+        assert!(choice.probability > 0.8 && choice.probability <= 1.0, "{choice:?}");
         assert!(!choice.alternatives.is_empty() && choice.alternatives.len() <= 3);
         assert!(choice.alternatives.windows(2).all(|w| w[0].probability >= w[1].probability));
     }

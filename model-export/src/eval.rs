@@ -183,9 +183,7 @@ fn mbpp_problems(args: &Args) -> anyhow::Result<Vec<MbppProblem>> {
     let path = match &args.mbpp {
         Some(path) => path.clone(),
         None => {
-            let data =
-                std::env::var_os("NL2PY_DATA").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
-            let path = data.join("mbpp-sanitized.json");
+            let path = nl2py::data::shared_data_dir(Path::new("")).join("mbpp-sanitized.json");
             if !path.exists() {
                 eprintln!("{} is missing: MBPP's tests are not scored (--mbpp FILE)", path.display());
                 return Ok(Vec::new());

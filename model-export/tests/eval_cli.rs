@@ -1,7 +1,8 @@
 //! `nl2py eval` and generated code, end to end with a tiny model trained on the fixture data:
 //! nothing runs without `--run`; `--run` without python3 says so; with it, English–Python dev's
-//! programs and MBPP's test problems are run and scored. The sandbox's guards have their own
-//! tests, in `src/sandbox.rs`.
+//! programs and MBPP's test problems are run and scored, runs-clean counted against a stand-in
+//! python3 whose verdicts are known. The sandbox's guards have their own tests, in
+//! `src/sandbox.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -63,10 +64,15 @@ fn prepared_and_model() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-/// `nl2py eval` of the tiny model, with `extra` flags, PATH set to `path` when given and
-/// NL2PY_DATA to `data` when given.
+/// `nl2py eval` of the tiny model on the prepared fixtures, with `extra` flags, PATH set to
+/// `path` when given and NL2PY_DATA to `data` when given.
 fn eval(extra: &[&str], path: Option<&str>, data: Option<&Path>) -> Output {
-    let (prepared, model) = prepared_and_model();
+    eval_on(&prepared_and_model().0, extra, path, data)
+}
+
+/// `eval` on another prepared folder.
+fn eval_on(prepared: &Path, extra: &[&str], path: Option<&str>, data: Option<&Path>) -> Output {
+    let model = &prepared_and_model().1;
     let mut command = Command::new(env!("CARGO_BIN_EXE_nl2py"));
     command.args(["eval", "--model", s(model), "--data", s(prepared), "--max-tokens", "12"]).args(extra);
     if let Some(path) = path {
@@ -156,4 +162,48 @@ fn run_scores_english_python_programs_and_mbpp_problems() {
     // Named explicitly, a missing file is an error.
     let missing = eval(&["--run", "--mbpp", s(&empty.join("nothing.json"))], None, None);
     assert!(!missing.status.success(), "a missing --mbpp file must be an error");
+}
+
+#[test]
+fn runs_clean_is_the_share_of_programs_that_run_clean() {
+    // English–Python dev gets three more examples, whose prompt has no word the model knows:
+    // they get no code, an empty program.
+    let (prepared, _) = prepared_and_model();
+    let data = temp("runs-clean-data");
+    for entry in std::fs::read_dir(prepared).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::copy(&from, data.join(from.file_name().unwrap())).unwrap();
+    }
+    let dev = data.join("dev.jsonl");
+    let mut examples = std::fs::read_to_string(&dev).unwrap();
+    let mut unknown = examples
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|e| e["source"].as_str().is_some_and(|s| s.starts_with("english_python")))
+        .expect("an English–Python dev example");
+    unknown["prompt"] = "qqqzzz".into();
+    unknown["prompt_tokens"] = serde_json::json!(["qqqzzz"]);
+    for n in 1..=3 {
+        unknown["id"] = format!("unknown words {n}").into();
+        examples += &format!("{unknown}\n");
+    }
+    std::fs::write(&dev, examples).unwrap();
+
+    // A python3 that names itself when asked for the interpreter and runs a program clean
+    // exactly when it is not empty (the sandbox's probe is `pass`).
+    let bin = temp("runs-clean-python");
+    let python = bin.join("python3");
+    std::fs::write(&python, "#!/bin/sh\nif [ \"$3\" = -c ]; then echo \"$0\"; else test -s \"$3\"; fi\n")
+        .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
+
+    let no_mbpp = temp("runs-clean-no-mbpp");
+    let out = eval_on(&data, &["--run", "--json"], Some(&path), Some(&no_mbpp));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(stderr.contains(&format!("sandbox: {} -I -S", s(&python))), "{stderr}");
+    let scores = rows(out);
+    let english = row(&scores, "english-python-dev");
+    assert_eq!(english["examples"], 4, "{english}");
+    assert_eq!(english["runs_clean"], 25.0, "the model's program runs, the three empty ones fail: {english}");
 }

@@ -1,9 +1,11 @@
 //! `nl2py prepare` end to end: on small fixture data sets with every kind of bad record, and on
-//! the real data in `../shared/data` when it is there.
+//! the shared data sets (`$NL2PY_DATA`, else `../shared/data` beside the checkout), which must be
+//! there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nl2py::data::shared_data_dir;
 use nl2py::text::vocab::Vocab;
 use serde_json::Value;
 
@@ -142,11 +144,12 @@ fn a_missing_data_folder_is_a_clear_error() {
 
 #[test]
 fn the_shared_data_prepares() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if !data.join("conala-train.json").exists() {
-        println!("SKIPPED: the shared data sets are not at {}", data.display());
-        return;
-    }
+    let data = shared_data_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    assert!(
+        data.join("conala-train.json").exists(),
+        "the shared data sets are not at {}: set NL2PY_DATA to their folder",
+        data.display()
+    );
     let out = temp_dir("shared");
     let report = prepare(&data, &out);
     assert_eq!(source(&report, "conala-train.json")["read"], 2379);

@@ -7,6 +7,8 @@ pub mod mine;
 pub mod prepare;
 pub mod sources;
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 /// A prompt and its program as a source gives them, before cleaning.
@@ -113,6 +115,12 @@ pub fn redistribution_licence(name: &str) -> Option<&'static str> {
         "mbpp-sanitized.json" => Some("CC BY 4.0 (Google Research, MBPP)"),
         _ => None,
     }
+}
+
+/// The folder of the shared data sets: `$NL2PY_DATA` when set, else `../shared/data` from `base`
+/// (a checkout's root, or `Path::new("")` for the working directory).
+pub fn shared_data_dir(base: &Path) -> PathBuf {
+    std::env::var_os("NL2PY_DATA").map_or_else(|| base.join("../shared/data"), PathBuf::from)
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! The page's engine in a real browser (headless Chromium through wasm-bindgen-test-runner and
 //! chromedriver; `scripts/test.sh` sets them up): a small bundle loads and generates on the CPU
-//! backend with attention of the right shape, hostile prompts give code or an error and never
-//! a panic, WebGPU gives the CPU's tokens, and the attention views draw what they should.
+//! backend with attention of the right shape, hostile prompts give code or the refusal due to
+//! them and never a panic, WebGPU gives the CPU's tokens, and the attention views draw what they
+//! should, markup as text.
 
+use nl2py::Error;
 use nl2py::decode::{GenerateOptions, Generation, Search};
 use nl2py_web::attention_view::{self, Selection, View};
 use nl2py_web::engine::{self, Backend, Engine};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::Element;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -57,26 +60,28 @@ async fn the_cpu_backend_generates_with_attention() {
 async fn hostile_prompts_give_code_or_a_clear_error() {
     let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
     let long = "add two numbers and ".repeat(500);
+    // Each prompt with the refusal it gets; `None`: it gets code.
     let hostile = [
-        "",
-        "   \n\t ",
-        "<script>alert('x')</script> add two numbers",
-        "🐍🐍🐍 sort `d` 🙂",
-        "排序列表 d",
-        "\u{0}\u{1}\u{7f} add",
-        "```` `` ` ' \" '''",
-        "`unclosed backtick and 'quote",
-        &long,
-        "`a` `b` `c` `d` `e` `f` `g` `h` `i` `j` `k` 'x' 'y'",
+        ("", Some(Error::EmptyPrompt)),
+        ("   \n\t ", Some(Error::EmptyPrompt)),
+        ("<script>alert('x')</script> add two numbers", None),
+        ("🐍🐍🐍 sort `d` 🙂", None),
+        ("排序列表 d", Some(Error::UnknownPrompt("排序列表 d".into()))),
+        ("\u{0}\u{1}\u{7f} add", None),
+        ("```` `` ` ' \" '''", None),
+        ("`unclosed backtick and 'quote", None),
+        (&long, None),
+        ("`a` `b` `c` `d` `e` `f` `g` `h` `i` `j` `k` 'x' 'y'", None),
     ];
-    for prompt in hostile {
-        match generate(&engine, prompt, &greedy(16)).await {
-            Ok(generation) => check_attention(&generation),
-            Err(message) => assert!(!message.is_empty()),
+    for (prompt, refusal) in hostile {
+        match (generate(&engine, prompt, &greedy(16)).await, refusal) {
+            (Ok(generation), None) => check_attention(&generation),
+            (Err(message), Some(refusal)) => assert_eq!(message, refusal.to_string(), "{prompt:?}"),
+            (outcome, refusal) => {
+                panic!("{prompt:?}: {:?}, where {refusal:?} was due", outcome.map(|g| g.code))
+            }
         }
     }
-    let empty = generate(&engine, "  ", &greedy(16)).await.unwrap_err();
-    assert!(empty.contains("empty"), "{empty}");
     assert!(generate(&engine, &long, &greedy(16)).await.unwrap().truncated);
 }
 
@@ -110,7 +115,10 @@ async fn webgpu_gives_the_cpu_tokens() {
 #[wasm_bindgen_test]
 async fn the_attention_views_draw_every_token() {
     let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
-    let generation = generate(&engine, "sort list `d` by value", &greedy(20)).await.unwrap();
+    // The slot's text is one label: markup there would become an element if drawn as markup.
+    let markup = "<img src=x onerror=alert(1)>";
+    let prompt = format!("sort list `{markup}` by value");
+    let generation = generate(&engine, &prompt, &greedy(20)).await.unwrap();
     let document = web_sys::window().unwrap().document().unwrap();
     let (sources, steps) = (generation.prompt_tokens.len(), generation.output_tokens.len());
 
@@ -133,6 +141,15 @@ async fn the_attention_views_draw_every_token() {
     let visible = weights.iter().flatten().filter(|&&w| w >= 0.02).count();
     assert_eq!(graph.query_selector_all("line").unwrap().length() as usize, visible);
     // The slot shows what the user wrote, as text.
-    assert!(attention_view::prompt_labels(&generation).contains(&"d".to_string()));
-    assert!(!graph.inner_html().contains("<script"));
+    assert!(attention_view::prompt_labels(&generation).contains(&markup.to_string()));
+    for view in [&heat, &graph] {
+        assert_eq!(view.query_selector_all("img").unwrap().length(), 0, "markup became an element");
+        assert!(labels(view).iter().any(|label| label == markup), "{:?}", labels(view));
+    }
+}
+
+/// The text of each token label drawn.
+fn labels(view: &Element) -> Vec<String> {
+    let nodes = view.query_selector_all("text.token").unwrap();
+    (0..nodes.length()).filter_map(|at| nodes.item(at)?.text_content()).collect()
 }
