@@ -43,8 +43,9 @@ pub const MAX_BEAM_WIDTH: usize = 64;
 pub const MAX_TOKENS: usize = 4096;
 
 impl Search {
-    /// The search the CLI and the page use unless told otherwise.
-    pub const DEFAULT: Search = Search::Beam { width: 4, length_penalty: 1.0 };
+    /// The search the CLI and the page use unless told otherwise. The length penalty was chosen
+    /// on CoNaLa and English–Python dev (1.0, 1.5, 2.0: BLEU 25.57/12.47, 28.04/14.70, 28.82/15.34).
+    pub const DEFAULT: Search = Search::Beam { width: 4, length_penalty: 2.0 };
 
     /// Refuses settings no search can run with.
     pub fn check(&self) -> Result<()> {
