@@ -512,7 +512,7 @@ fn model_url() -> String {
     query_value(&search, "model").unwrap_or_else(|| DEFAULT_MODEL.to_string())
 }
 
-/// `key`'s value in a `?a=b&c=d` query (values are not percent-decoded beyond `%2F`/`%3A`).
+/// `key`'s value in a `?a=b&c=d` query, percent-decoded (as written when it does not decode).
 fn query_value(search: &str, key: &str) -> Option<String> {
     search.trim_start_matches('?').split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
