@@ -26,7 +26,8 @@ impl BeamSearch {
         log_prob / ((5.0 + length as f32) / 6.0).powf(self.length_penalty)
     }
 
-    /// The finished hypotheses, best first (never empty).
+    /// The finished hypotheses, best first (never empty), and whether the watch stopped the
+    /// search.
     pub async fn run(
         &self,
         model: &Seq2Seq,
@@ -35,10 +36,11 @@ impl BeamSearch {
         attention: bool,
         rules: &Rules<'_>,
         watch: &mut impl Watch,
-    ) -> Result<Vec<Hypothesis>> {
+    ) -> Result<(Vec<Hypothesis>, bool)> {
         // A live hypothesis's `score` is its summed log-probability; a finished one's, normalized.
         let mut live = vec![Live { hypothesis: Hypothesis::default(), track: Track::default() }];
         let mut finished: Vec<Hypothesis> = Vec::new();
+        let mut stopped = false;
         for step in 0..self.max_tokens {
             let last: Vec<usize> =
                 live.iter().map(|l| l.hypothesis.ids.last().copied().unwrap_or(BOS_ID)).collect();
@@ -95,9 +97,10 @@ impl BeamSearch {
             }
             // `next` is best-first: its head is the output so far. Stopped, it counts as finished.
             if !watch.step(&next[0].hypothesis.ids).await {
-                let mut stopped = next.swap_remove(0).hypothesis;
-                stopped.score = self.normalized(stopped.score, stopped.ids.len());
-                finished.push(stopped);
+                let mut best = next.swap_remove(0).hypothesis;
+                best.score = self.normalized(best.score, best.ids.len());
+                finished.push(best);
+                stopped = true;
                 break;
             }
             state = state.select(&rows);
@@ -107,6 +110,6 @@ impl BeamSearch {
             finished.push(Hypothesis { score: f32::NEG_INFINITY, ..Hypothesis::default() });
         }
         finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(finished)
+        Ok((finished, stopped))
     }
 }

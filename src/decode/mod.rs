@@ -424,15 +424,20 @@ impl Translator {
                     let (input, memory_width) = self.encoder_input(&[reading]);
                     let state = self.model.start(self.model.encode(&input));
                     let search = beam::BeamSearch { width, length_penalty, max_tokens, prompt };
-                    let mut ranked = search
+                    let (mut ranked, stopped) = search
                         .run(&self.model, state, &self.device, options.attention, &rules, watch)
                         .await?;
                     let parses = |h: &Hypothesis| self.parses(&h.ids, &reading.prompt.slots);
-                    // When no answer parses, a beam four times as wide mostly holds one.
-                    if options.prefer_parseable && width < MAX_BEAM_WIDTH && !ranked.iter().any(parses) {
+                    // When no answer parses, a beam four times as wide mostly holds one (unless the
+                    // watch stopped the search: what it stopped at is the answer).
+                    if options.prefer_parseable
+                        && !stopped
+                        && width < MAX_BEAM_WIDTH
+                        && !ranked.iter().any(parses)
+                    {
                         let wider = beam::BeamSearch { width: (4 * width).min(MAX_BEAM_WIDTH), ..search };
                         let state = self.model.start(self.model.encode(&input));
-                        ranked = wider
+                        (ranked, _) = wider
                             .run(&self.model, state, &self.device, options.attention, &rules, watch)
                             .await?;
                     }

@@ -12,8 +12,11 @@ const MASKED: f32 = -1.0e4;
 
 #[derive(Config, Debug)]
 pub struct AttentionConfig {
+    /// Width of queries, keys, values and output.
     pub d_model: usize,
+    /// Heads, each `d_model / heads` wide; divides `d_model`.
     pub heads: usize,
+    /// Dropout on the attention weights.
     #[config(default = 0.1)]
     pub dropout: f64,
 }
@@ -114,5 +117,41 @@ impl Attention {
         let context = self.dropout.forward(weights.clone()).matmul(kv.values.clone());
         let context = context.swap_dims(1, 2).reshape([batch, queries, d_model]);
         (per_position(&self.output, context), weights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData};
+
+    fn floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    #[test]
+    fn weights_are_a_scaled_softmax_that_ignores_masked_keys() {
+        let device = Device::flex();
+        let attention = AttentionConfig::new(8, 2).with_dropout(0.0).init(&device);
+        let x = Tensor::<3>::random([1, 2, 8], Distribution::Normal(0.0, 1.0), &device);
+        let source = Tensor::<3>::random([1, 3, 8], Distribution::Normal(0.0, 1.0), &device);
+        let kv = attention.keys_values(source);
+        let mask =
+            Tensor::<4, Bool>::from_data(TensorData::new(vec![false, false, true], [1, 1, 1, 3]), &device);
+        let (output, weights) = attention.forward(x.clone(), &kv, Some(mask));
+        assert_eq!(output.dims(), [1, 2, 8]);
+        assert_eq!(weights.dims(), [1, 2, 2, 3]);
+        // Per head and query: weights over the keys sum to 1; the masked third key gets none.
+        for row in floats(weights.clone()).chunks(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5 && row[2] < 1e-6, "{row:?}");
+        }
+        // softmax(q·kᵀ / √d_head) over the unmasked keys, d_head = 4.
+        let query = attention.split_heads(per_position(&attention.query, x));
+        let scores = query.matmul(kv.keys.clone().slice([0..1, 0..2, 0..2, 0..4]).transpose());
+        let expected = floats(softmax(scores.div_scalar(2.0), 3));
+        let got = floats(weights.slice([0..1, 0..2, 0..2, 0..2]));
+        for (e, g) in expected.iter().zip(&got) {
+            assert!((e - g).abs() < 1e-5, "expected {expected:?}, got {got:?}");
+        }
     }
 }

@@ -11,11 +11,17 @@ use super::attention::{Attention, AttentionConfig, KeyValues, per_position};
 
 #[derive(Config, Debug)]
 pub struct LayerConfig {
+    /// Width of every token representation.
     pub d_model: usize,
+    /// Attention heads; divides `d_model`.
     pub heads: usize,
+    /// Hidden width of the feed-forward block.
     pub d_ff: usize,
+    /// Dropout after attention, after the feed-forward block, and on attention weights.
+    #[config(default = 0.1)]
     pub dropout: f64,
     /// Layer norm before each block (stable with warm-up-free schedules) instead of after it.
+    #[config(default = true)]
     pub pre_norm: bool,
 }
 

@@ -28,13 +28,16 @@ pub struct Seq2SeqConfig {
     /// Attention heads per layer; divides `d_model`.
     #[config(default = 8)]
     pub heads: usize,
+    /// Encoder layers (self-attention, feed-forward).
     #[config(default = 3)]
     pub encoder_layers: usize,
+    /// Decoder layers (self-attention, cross-attention, feed-forward).
     #[config(default = 3)]
     pub decoder_layers: usize,
     /// Hidden width of the feed-forward blocks.
     #[config(default = 512)]
     pub d_ff: usize,
+    /// Dropout in every layer while training.
     #[config(default = 0.1)]
     pub dropout: f64,
     /// Layer norm before each block (pre-norm) rather than after it (post-norm).
@@ -56,7 +59,9 @@ pub struct Seq2SeqConfig {
 
 impl Seq2SeqConfig {
     pub fn init(&self, device: &Device) -> Seq2Seq {
-        let layer = LayerConfig::new(self.d_model, self.heads, self.d_ff, self.dropout, self.pre_norm);
+        let layer = LayerConfig::new(self.d_model, self.heads, self.d_ff)
+            .with_dropout(self.dropout)
+            .with_pre_norm(self.pre_norm);
         // Token embeddings are scaled up by √d_model, so they start at std 1/√d_model (unit
         // scale after scaling, and small logits through the tied output); positions start small.
         let token_init = Initializer::Normal { mean: 0.0, std: (self.d_model as f64).powf(-0.5) };
