@@ -67,7 +67,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let metadata: BTreeMap<String, String> = args.metadata.iter().cloned().collect();
     let bytes = bundle::export(&translator, precision, metadata)?;
     let out = args.out.as_ref().expect("clap requires --out");
-    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    crate::files::write(out, &bytes)?;
     println!("wrote {} ({:.1} MB)", out.display(), bytes.len() as f64 / 1e6);
     Ok(())
 }

@@ -118,29 +118,27 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     })
 }
 
+/// Each file is written whole or not at all (`files::write`): a killed run leaves the old one.
 fn write(prepared: &Prepared, out: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (split, examples) in &prepared.splits {
-        let path = out.join(format!("{}.jsonl", split.name()));
-        let mut file = std::io::BufWriter::new(
-            fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
-        );
+        let mut lines = Vec::new();
         for example in examples {
-            serde_json::to_writer(&mut file, example)?;
-            file.write_all(b"\n")?;
+            serde_json::to_writer(&mut lines, example)?;
+            lines.push(b'\n');
         }
-        file.flush()?;
+        crate::files::write(&out.join(format!("{}.jsonl", split.name())), &lines)?;
     }
-    fs::write(out.join("vocab-prompt.json"), prepared.prompt_vocab.to_json())?;
-    fs::write(out.join("vocab-code.json"), prepared.code_vocab.to_json())?;
+    crate::files::write(&out.join("vocab-prompt.json"), prepared.prompt_vocab.to_json().as_bytes())?;
+    crate::files::write(&out.join("vocab-code.json"), prepared.code_vocab.to_json().as_bytes())?;
     let index_path = out.join(INDEX_FILE);
     match &prepared.index {
-        Some(index) => fs::write(&index_path, index.to_bytes())?,
+        Some(index) => crate::files::write(&index_path, &index.to_bytes())?,
         None if index_path.exists() => fs::remove_file(&index_path)?,
         None => {}
     }
-    fs::write(out.join("report.json"), serde_json::to_string_pretty(&prepared.report)?)?;
-    Ok(())
+    let report = serde_json::to_string_pretty(&prepared.report)?;
+    crate::files::write(&out.join("report.json"), report.as_bytes())
 }
 
 fn tables(report: &Report, out: &Path) -> String {
