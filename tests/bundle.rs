@@ -2,8 +2,11 @@
 //! newer or mismatched file is refused with a message that says what is wrong. So is a
 //! well-formed file (its checksum recomputed) whose header or int8 blocks are out of bounds.
 
+mod bundle_sections;
+
 use std::collections::{BTreeMap, HashMap};
 
+use bundle_sections::{Sections, reseal};
 use burn::store::burn_pack::{Tensor as PackTensor, Writer};
 use burn::store::{BurnpackStore, ModuleStore};
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
@@ -13,7 +16,6 @@ use nl2py::decode::Translator;
 use nl2py::model::Seq2SeqConfig;
 use nl2py::text::vocab::Vocab;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 fn translator(d_model: usize) -> Translator {
     let words: HashMap<String, usize> =
@@ -44,32 +46,15 @@ fn assert_load_refused(bytes: &[u8], expected: &str) {
     assert!(loaded.as_ref().is_err_and(|m| m.contains(expected)), "load: {loaded:?}, not {expected:?}");
 }
 
-/// Replaces the checksum so that only the deeper checks can catch a change.
-fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
-    let body = bytes.len() - 32;
-    let sum = Sha256::digest(&bytes[..body]);
-    bytes[body..].copy_from_slice(&sum);
-    bytes
-}
-
 /// A bundle's header (as JSON) and its weights; the tests' bundles have no index.
 fn split(bytes: &[u8]) -> (Value, Vec<u8>) {
-    let header_end = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let header: Value = serde_json::from_slice(&bytes[16..header_end]).unwrap();
-    let weights_end = header_end + header["weights_len"].as_u64().unwrap() as usize;
-    (header, bytes[header_end..weights_end].to_vec())
+    let sections = Sections::of(bytes);
+    (sections.header, sections.weights)
 }
 
 /// A format-2 bundle of these parts: header length, `weights_len` and checksum follow them.
-fn join(mut header: Value, weights: &[u8]) -> Vec<u8> {
-    header["weights_len"] = json!(weights.len());
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut bytes = b"NL2PYBND".to_vec();
-    bytes.extend_from_slice(&2u32.to_le_bytes());
-    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(weights);
-    reseal([bytes, vec![0; 32]].concat())
+fn join(header: Value, weights: &[u8]) -> Vec<u8> {
+    Sections { header, weights: weights.to_vec(), index: Vec::new() }.sealed()
 }
 
 /// Asserts that both `inspect` and `load` refuse `bytes` with a message containing `expected`.

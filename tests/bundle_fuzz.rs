@@ -8,12 +8,15 @@
 //! Each mutated bundle is sealed again (header length, `weights_len` and checksum recomputed),
 //! so the mutation reaches the checks behind the checksum.
 
+mod bundle_sections;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::Instant;
 
+use bundle_sections::Sections;
 use burn::store::burn_pack::{Tensor as PackTensor, Writer};
 use burn::store::{BurnpackStore, ModuleStore};
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
@@ -27,7 +30,6 @@ use nl2py::text::vocab::Vocab;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const BUNDLE_CASES: u64 = 1000;
 const PROMPT_CASES: u64 = 300;
@@ -64,44 +66,6 @@ fn translator(d_model: usize, max_example_len: Option<usize>) -> Translator {
         slots: true,
         index,
         device,
-    }
-}
-
-/// A bundle's sections, to mutate one of and seal again.
-#[derive(Clone)]
-struct Sections {
-    header: Value,
-    weights: Vec<u8>,
-    index: Vec<u8>,
-}
-
-impl Sections {
-    fn of(bytes: &[u8]) -> Sections {
-        let header_end = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        let header: Value = serde_json::from_slice(&bytes[16..header_end]).unwrap();
-        let weights_end = header_end + header["weights_len"].as_u64().unwrap() as usize;
-        let (weights, index) = bytes[header_end..bytes.len() - 32].split_at(weights_end - header_end);
-        Sections { header, weights: weights.to_vec(), index: index.to_vec() }
-    }
-
-    /// With `weights_len` set to the weights' length.
-    fn header_bytes(&self) -> Vec<u8> {
-        let mut header = self.header.clone();
-        header["weights_len"] = json!(self.weights.len());
-        serde_json::to_vec(&header).unwrap()
-    }
-
-    /// A format-2 bundle of these sections, `header` as given, with a valid checksum.
-    fn seal(&self, header: &[u8]) -> Vec<u8> {
-        let mut bytes = b"NL2PYBND".to_vec();
-        bytes.extend_from_slice(&2u32.to_le_bytes());
-        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        for part in [header, &self.weights, &self.index] {
-            bytes.extend_from_slice(part);
-        }
-        let sum = Sha256::digest(&bytes);
-        bytes.extend_from_slice(&sum);
-        bytes
     }
 }
 
