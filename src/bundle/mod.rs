@@ -232,3 +232,182 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
         device: device.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use burn::store::burn_pack::Tensor as PackTensor;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::retrieve::{IndexSource, NewEntry};
+    use crate::text::prompt;
+
+    /// A one-layer translator of 7 words; with `max_example_len`, it reads retrieved examples
+    /// from an index of two pairs.
+    fn translator(d_model: usize, max_example_len: Option<usize>) -> Translator {
+        let words: HashMap<String, usize> =
+            ["sort", "list", "x", "(", ")", "reverse", "string"].iter().map(|w| (w.to_string(), 5)).collect();
+        let vocab = Vocab::build(&words, 1);
+        let config = Seq2SeqConfig::new(vocab.len(), vocab.len())
+            .with_d_model(d_model)
+            .with_heads(2)
+            .with_d_ff(32)
+            .with_encoder_layers(1)
+            .with_decoder_layers(1)
+            .with_max_prompt_len(8)
+            .with_max_code_len(8)
+            .with_max_example_len(max_example_len);
+        let index = max_example_len.map(|len| {
+            let source = IndexSource { name: "conala-train.json".into(), licence: "CC BY-SA 4.0".into() };
+            let mut index = Index::new(vec![source], 2, len);
+            for (text, code) in [("sort list `x`", "sorted(x)"), ("reverse string `x`", "x[::-1]")] {
+                let tokens = prompt::tokenize(text).tokens;
+                let code_ids = ["x", "(", ")"].iter().map(|t| vocab.id(t) as u32).collect();
+                index.push(NewEntry { source: 0, prompt: text, code, prompt_tokens: &tokens, code_ids });
+            }
+            index
+        });
+        let device = Device::flex();
+        Translator {
+            model: config.init(&device),
+            config,
+            prompt_vocab: vocab.clone(),
+            code_vocab: vocab,
+            slots: true,
+            index,
+            device,
+        }
+    }
+
+    /// Bundle bytes of these parts at format `version`, with the header's length and the checksum.
+    fn seal(version: u32, header: &Value, weights: &[u8], index: &[u8]) -> Vec<u8> {
+        let header = serde_json::to_vec(header).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&version.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        for part in [&header[..], weights, index] {
+            bytes.extend_from_slice(part);
+        }
+        let checksum = Sha256::digest(&bytes);
+        bytes.extend_from_slice(&checksum);
+        bytes
+    }
+
+    /// Asserts that `open` refuses `bytes` with a message containing `expected`.
+    #[track_caller]
+    fn assert_refused(bytes: &[u8], expected: &str) {
+        let opened = open(bytes).map(|_| ()).map_err(|e| e.to_string());
+        assert!(opened.as_ref().is_err_and(|m| m.contains(expected)), "{opened:?}, not {expected:?}");
+    }
+
+    #[test]
+    fn the_checksum_is_the_sha256_of_everything_before_it_and_any_flipped_bit_is_refused() {
+        let mut bytes = export(&translator(8, None), Precision::F32, BTreeMap::new()).unwrap();
+        let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        assert_eq!(checksum, Sha256::digest(body).as_slice());
+        assert_eq!(inspect(&bytes).unwrap().sha256, hex::encode(checksum));
+        for at in 0..bytes.len() {
+            let bit = 1 << (at % 8);
+            bytes[at] ^= bit;
+            // Magic and version are read first; every later byte is the checksum's to guard.
+            let expected = match at {
+                0..8 => "wrong magic bytes",
+                8..12 => "bundle format version",
+                _ => "checksum mismatch",
+            };
+            assert_refused(&bytes, expected);
+            bytes[at] ^= bit;
+        }
+        assert!(open(&bytes).is_ok());
+    }
+
+    #[test]
+    fn sections_are_split_where_the_header_says() {
+        let t = translator(8, Some(6));
+        let bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
+        let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let opened = open(&bytes).unwrap();
+        let weights_len = opened.header.weights_len.unwrap();
+        // Magic, version and header length; header; weights; index; checksum.
+        assert_eq!(opened.weights, &bytes[16 + header_len..][..weights_len]);
+        let index = &bytes[16 + header_len + weights_len..bytes.len() - CHECKSUM_LEN];
+        assert_eq!(index, t.index.as_ref().unwrap().to_bytes());
+        assert_eq!(opened.index, t.index);
+
+        let mut header = serde_json::to_value(&opened.header).unwrap();
+        let rest = weights_len + index.len();
+        header["weights_len"] = (rest + 1).into();
+        assert_refused(
+            &seal(2, &header, opened.weights, index),
+            &format!("{} bytes of weights, but {rest} left", rest + 1),
+        );
+        header["weights_len"] = weights_len.into();
+        assert_refused(
+            &seal(2, &header, opened.weights, &[]),
+            "reads retrieved examples, but the bundle has no index",
+        );
+        header["config"]["max_example_len"] = Value::Null;
+        assert_refused(
+            &seal(2, &header, opened.weights, index),
+            "an index for a model that reads no examples",
+        );
+    }
+
+    #[test]
+    fn a_version_1_bundle_is_all_weights_after_its_header() {
+        let t = translator(8, None);
+        let bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
+        let current = open(&bytes).unwrap();
+        // Version 1 headers had neither `weights_len` nor `slots`.
+        let mut header = serde_json::to_value(&current.header).unwrap();
+        let fields = header.as_object_mut().unwrap();
+        fields.remove("weights_len");
+        fields.remove("slots");
+        let old = seal(1, &header, current.weights, &[]);
+        let opened = open(&old).unwrap();
+        assert_eq!((opened.version, opened.weights, opened.header.slots), (1, current.weights, true));
+        assert!(load(&old, &t.device).is_ok());
+        for version in [0, FORMAT_VERSION + 1] {
+            let expected = format!(
+                "bundle format version {version}, but this build reads versions 1 to {FORMAT_VERSION}"
+            );
+            assert_refused(&seal(version, &header, current.weights, &[]), &expected);
+        }
+    }
+
+    fn floats(tensor: &PackTensor) -> Vec<f32> {
+        assert_eq!(tensor.dtype, DType::F32, "{}", tensor.name);
+        let bytes = tensor.to_bytes().unwrap();
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+
+    #[test]
+    fn a_round_trip_keeps_every_weight_at_f32_and_within_the_precision_below() {
+        // Rows of 32: int8 stores the matrices as blocks.
+        let t = translator(32, None);
+        let original = t.model.collect(None, None, false);
+        for precision in [Precision::F32, Precision::F16, Precision::Int8] {
+            let loaded = load(&export(&t, precision, BTreeMap::new()).unwrap(), &t.device).unwrap();
+            let loaded = loaded.model.collect(None, None, false);
+            assert_eq!(loaded.len(), original.len());
+            for (before, after) in original.iter().zip(&loaded) {
+                assert_eq!((&before.name, &before.shape), (&after.name, &after.shape));
+                let (before, after) = (floats(before), floats(after));
+                let largest = before.iter().fold(0f32, |m, w| m.max(w.abs()));
+                for (a, b) in before.iter().zip(&after) {
+                    // f16 keeps 11 significant bits; int8 is within half a step of its block
+                    // (at most the tensor's largest weight over 127), plus its f16 scale's
+                    // rounding, and keeps norms and biases in f16, well within that.
+                    let bound = match precision {
+                        Precision::F32 => 0.0,
+                        Precision::F16 => a.abs() / 2048.0 + 1e-7,
+                        Precision::Int8 => largest / 127.0 * 0.6,
+                    };
+                    assert!((a - b).abs() <= bound, "{precision:?}: {a} came back as {b}");
+                }
+            }
+        }
+    }
+}

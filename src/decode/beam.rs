@@ -113,3 +113,138 @@ impl BeamSearch {
         Ok((finished, stopped))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use pollster::block_on;
+
+    use super::*;
+    use crate::decode::greedy_batch;
+    use crate::model::{EncoderInput, Seq2SeqConfig};
+
+    /// A one-layer model whose code tokens, besides the specials [`Rules::free`] rules out
+    /// (`<pad>`, `<bos>`, `<unk>`), are `<eos>` and 4 to `code_vocab − 1`.
+    fn model(code_vocab: usize, device: &Device) -> Seq2Seq {
+        Seq2SeqConfig::new(12, code_vocab)
+            .with_d_model(16)
+            .with_heads(2)
+            .with_d_ff(32)
+            .with_encoder_layers(1)
+            .with_decoder_layers(1)
+            .with_dropout(0.0)
+            .init(device)
+    }
+
+    fn prompts(rows: &[[i64; 3]], device: &Device) -> EncoderInput {
+        let ids: Vec<i64> = rows.iter().flatten().copied().collect();
+        EncoderInput::new(Tensor::<2, Int>::from_data(TensorData::new(ids, [rows.len(), 3]), device))
+    }
+
+    fn beam(model: &Seq2Seq, input: &EncoderInput, width: usize, max_tokens: usize) -> Vec<Hypothesis> {
+        let search = BeamSearch { width, length_penalty: 2.0, max_tokens, prompt: 0 };
+        let state = model.start(model.encode(input));
+        let (ranked, stopped) =
+            block_on(search.run(model, state, &input.prompt.device(), false, &Rules::free(), &mut ()))
+                .unwrap();
+        assert!(!stopped, "nothing watches the search");
+        ranked
+    }
+
+    /// Every output of at most `max_tokens` tokens, ended by `<eos>` or cut there, with its
+    /// summed log-probability.
+    fn every_output(
+        model: &Seq2Seq,
+        code_vocab: usize,
+        input: &EncoderInput,
+        max_tokens: usize,
+    ) -> Vec<(Vec<usize>, f32)> {
+        let device = input.prompt.device();
+        let allowed: Vec<usize> = std::iter::once(EOS_ID).chain(4..code_vocab).collect();
+        let mut open = vec![(Vec::new(), 0.0, model.start(model.encode(input)))];
+        let mut outputs = Vec::new();
+        while let Some((ids, log_prob, mut state)) = open.pop() {
+            let last = ids.last().copied().unwrap_or(BOS_ID);
+            let (row, _) = block_on(step_rows(model, &mut state, &[last], &device, false)).unwrap();
+            for &token in &allowed {
+                let mut next: Vec<usize> = ids.clone();
+                if token != EOS_ID {
+                    next.push(token);
+                }
+                if token == EOS_ID || next.len() == max_tokens {
+                    outputs.push((next, log_prob + row[token]));
+                } else {
+                    open.push((next, log_prob + row[token], state.clone()));
+                }
+            }
+        }
+        outputs
+    }
+
+    #[test]
+    fn a_beam_as_wide_as_every_output_ranks_them_all_by_normalized_score() {
+        let device = Device::flex();
+        // <eos>, 4 and 5 over at most 3 tokens: 1 + 2 + 4 + 8 outputs.
+        let (code_vocab, max_tokens, outputs) = (6, 3, 15);
+        let model = model(code_vocab, &device);
+        let input = prompts(&[[5, 6, 7]], &device);
+        // GNMT at α = 2: log P / ((5 + |Y|) / 6)², |Y| counting the <eos>, even one cut off.
+        let mut expected: Vec<(Vec<usize>, f32)> = every_output(&model, code_vocab, &input, max_tokens)
+            .into_iter()
+            .map(|(ids, log_prob)| {
+                let length = (ids.len() + 1) as f32;
+                (ids, log_prob / ((5.0 + length) / 6.0).powi(2))
+            })
+            .collect();
+        expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+        assert_eq!(expected.len(), outputs);
+        let ranked = beam(&model, &input, outputs, max_tokens);
+        assert_eq!(ranked.len(), outputs, "every output finishes");
+        for (rank, (hypothesis, (ids, score))) in ranked.iter().zip(&expected).enumerate() {
+            assert_eq!(&hypothesis.ids, ids, "rank {rank}");
+            assert!((hypothesis.score - score).abs() < 1e-5, "rank {rank}: {} vs {score}", hypothesis.score);
+        }
+    }
+
+    #[test]
+    fn a_beam_keeps_the_width_most_likely_prefixes() {
+        let device = Device::flex();
+        // <eos> and 4 to 7 over two steps: the first step keeps the best two tokens other than
+        // <eos>, and at the last every candidate of theirs finishes.
+        let (code_vocab, width) = (8, 2);
+        let model = model(code_vocab, &device);
+        let input = prompts(&[[5, 6, 7]], &device);
+        let mut state = model.start(model.encode(&input));
+        let (first, _) = block_on(step_rows(&model, &mut state, &[BOS_ID], &device, false)).unwrap();
+        let mut likeliest: Vec<usize> = (4..code_vocab).collect();
+        likeliest.sort_by(|&a, &b| first[b].total_cmp(&first[a]));
+        likeliest.truncate(width);
+        likeliest.sort();
+        let mut kept: Vec<usize> =
+            beam(&model, &input, width, 2).iter().filter_map(|h| h.ids.first().copied()).collect();
+        kept.sort();
+        kept.dedup();
+        assert_eq!(kept, likeliest, "the first tokens of the finished outputs");
+    }
+
+    #[test]
+    fn a_beam_of_one_is_greedy() {
+        let device = Device::flex();
+        let (code_vocab, max_tokens) = (12, 8);
+        let model = model(code_vocab, &device);
+        let rows = [[5, 6, 7], [8, 9, 10], [4, 11, 5], [7, 7, 6], [10, 4, 9], [6, 5, 11]];
+        let greedy = block_on(greedy_batch(&model, &prompts(&rows, &device), max_tokens)).unwrap();
+        for (row, greedy_ids) in rows.iter().zip(greedy) {
+            let beam_ids = &beam(&model, &prompts(&[*row], &device), 1, max_tokens)[0].ids;
+            // At the last step every candidate finishes, and an output cut off there can outrank
+            // one that ends a token earlier: greedy's <eos> may lose to the runner-up token.
+            let cut_off_instead = greedy_ids.len() == max_tokens - 1
+                && beam_ids.len() == max_tokens
+                && beam_ids.starts_with(&greedy_ids);
+            assert!(
+                *beam_ids == greedy_ids || cut_off_instead,
+                "prompt {row:?}: {beam_ids:?} vs {greedy_ids:?}"
+            );
+        }
+    }
+}

@@ -172,3 +172,115 @@ impl DecoderLayer {
 pub fn final_norm(pre_norm: bool, d_model: usize, device: &Device) -> Option<LayerNorm> {
     pre_norm.then(|| LayerNormConfig::new(d_model).init(device))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::causal_mask;
+    use burn::tensor::{Distribution, TensorData};
+
+    const D_MODEL: usize = 8;
+
+    fn config(pre_norm: bool) -> LayerConfig {
+        LayerConfig::new(D_MODEL, 2, 16).with_dropout(0.0).with_pre_norm(pre_norm)
+    }
+
+    fn normal(dims: [usize; 3], device: &Device) -> Tensor<3> {
+        Tensor::random(dims, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    /// `[batch, 1, 1, length]` padding mask of rows holding `lengths` tokens: true from each length on.
+    fn padding(lengths: &[usize], length: usize, device: &Device) -> Tensor<4, Bool> {
+        let mask: Vec<bool> = lengths.iter().flat_map(|&n| (0..length).map(move |j| j >= n)).collect();
+        Tensor::from_data(TensorData::new(mask, [lengths.len(), 1, 1, length]), device)
+    }
+
+    #[test]
+    fn three_positions_at_once_equal_three_cached_steps() {
+        let device = Device::flex();
+        for pre_norm in [true, false] {
+            let layer = config(pre_norm).init_decoder(&device);
+            let x = normal([2, 3, D_MODEL], &device);
+            let memory = layer.memory_keys_values(normal([2, 4, D_MODEL], &device));
+            let memory_mask = padding(&[4, 2], 4, &device);
+            let mut past = None;
+            let (all, all_weights) = layer.forward(
+                x.clone(),
+                &mut past,
+                Some(causal_mask(0, 3, &device)),
+                &memory,
+                memory_mask.clone(),
+            );
+            let mut cached = None;
+            for t in 0..3 {
+                let position = x.clone().slice([0..2, t..t + 1, 0..D_MODEL]);
+                let (out, weights) = layer.forward(position, &mut cached, None, &memory, memory_mask.clone());
+                let expected = all.clone().slice([0..2, t..t + 1, 0..D_MODEL]);
+                let diff = max_difference(out, expected);
+                assert!(diff < 1e-5, "pre_norm={pre_norm} position {t}: {diff}");
+                let diff = max_difference(weights, all_weights.clone().slice([0..2, 0..2, t..t + 1, 0..4]));
+                assert!(diff < 1e-5, "pre_norm={pre_norm} position {t} cross-attention: {diff}");
+            }
+            // The cache holds every position's keys: [batch, heads, 3, d_model / heads].
+            let (past, cached) = (past.unwrap(), cached.unwrap());
+            assert_eq!(cached.keys.dims(), [2, 2, 3, 4]);
+            assert!(max_difference(past.keys, cached.keys) < 1e-5);
+            assert!(max_difference(past.values, cached.values) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn the_encoder_ignores_what_stands_at_padded_positions() {
+        let device = Device::flex();
+        for pre_norm in [true, false] {
+            let layer = config(pre_norm).init_encoder(&device);
+            // Row 0 holds 3 tokens, row 1 holds 2, of 4 positions.
+            let mask = padding(&[3, 2], 4, &device);
+            let x = normal([2, 4, D_MODEL], &device);
+            let other = normal([2, 4, D_MODEL], &device);
+            let repadded =
+                x.clone().mask_where(mask.clone().reshape([2, 4, 1]).expand([2, 4, D_MODEL]), other);
+            let a = layer.forward(x, mask.clone());
+            let b = layer.forward(repadded, mask);
+            for (row, length) in [(0, 3), (1, 2)] {
+                let diff = max_difference(
+                    a.clone().slice([row..row + 1, 0..length, 0..D_MODEL]),
+                    b.clone().slice([row..row + 1, 0..length, 0..D_MODEL]),
+                );
+                assert!(diff < 1e-5, "pre_norm={pre_norm} row {row}: {diff}");
+            }
+        }
+    }
+
+    /// Asserts that each position of `x` has mean 0 and variance 1 over its features (a fresh
+    /// layer norm's gain is 1 and its bias 0).
+    #[track_caller]
+    fn assert_normed(x: Tensor<3>) {
+        let mean = x.clone().mean_dim(2);
+        let variance = (x - mean.clone()).powi_scalar(2).mean_dim(2);
+        let mean = mean.abs().max().into_scalar::<f32>();
+        let variance = variance.sub_scalar(1.0).abs().max().into_scalar::<f32>();
+        assert!(mean < 1e-4 && variance < 1e-3, "mean off by {mean}, variance off by {variance}");
+    }
+
+    #[test]
+    fn post_norm_normalizes_the_sum_and_pre_norm_adds_the_block_of_the_normed_input() {
+        let device = Device::flex();
+        // Positions far from normed: mean 1, standard deviation 3.
+        let x = normal([2, 3, D_MODEL], &device).mul_scalar(3.0).add_scalar(1.0);
+        let block = |h: Tensor<3>| h.mul_scalar(2.0).add_scalar(0.5);
+        assert_normed(config(false).residual(&device).forward(x.clone(), block));
+        let mut seen = None;
+        let out = config(true).residual(&device).forward(x.clone(), |h| {
+            seen = Some(h.clone());
+            block(h)
+        });
+        let seen = seen.expect("the block ran");
+        assert_normed(seen.clone());
+        assert!(max_difference(out, x + block(seen)) < 1e-5);
+    }
+}
