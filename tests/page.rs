@@ -1,31 +1,42 @@
 //! The built page end to end in headless Chromium, driven over W3C WebDriver: it serves `dist/`
-//! (from `trunk build --release`) on loopback, types a prompt, clicks Generate, waits for the
-//! code and the attention SVG, switches the view, then cuts the network and generates again
-//! (offline generation); a second visit whose server no longer has the bundle loads it from the
-//! browser's Cache Storage; hostile prompts stay text; WebGPU gives the CPU's tokens.
+//! (from `trunk build --release`) under a sub-path on loopback, types a prompt, clicks Generate,
+//! waits for the code and the attention SVG, switches the view; hostile prompts stay text and an
+//! injected script does not run (the Content-Security-Policy); the network goes away and the page
+//! still generates, and reloads from its service worker; a shared link reproduces a sampled
+//! generation; a second visit whose server no longer has the bundle loads it from the browser's
+//! Cache Storage; a new build's bundle (another SHA-256 in the manifest) replaces the cached one;
+//! `?model=` loads only what this site serves or a `&sha256=` pins; WebGPU gives the CPU's tokens.
 //!
 //! Needs `dist/` and Chromium with ChromeDriver (`scripts/setup.sh --browser`), so it is ignored
 //! by a plain `cargo test`; `scripts/test.sh` builds the page and runs it with `--ignored`.
 
+mod bundle_sections;
 mod webdriver;
 
 use std::sync::atomic::Ordering;
 
-use serde_json::Value;
-use webdriver::{Browser, StaticServer, dist};
+use bundle_sections::Sections;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use webdriver::{BUNDLE_PATH, Browser, StaticServer, dist};
 
 #[test]
 #[ignore = "needs `trunk build --release` and Chromium; scripts/test.sh runs it"]
 fn the_page_generates_online_offline_and_from_the_cache() {
-    let server = StaticServer::start(dist());
-    let page = format!("http://127.0.0.1:{}/", server.port);
+    // Under a sub-path, as from any folder of a static host.
+    let server = StaticServer::start(dist(), "/demo/");
+    let page = server.url();
     let browser = Browser::start();
 
-    // First visit: the bundle is downloaded.
+    // First visit: the bundle is downloaded; the service worker keeps the page's files.
     browser.open(&format!("{page}?backend=cpu"));
     let status = browser.wait_ready();
     assert!(status.contains("CPU") && status.contains("downloaded"), "{status}");
+    assert!(status.contains("default.nl2py (shipped with this page)"), "{status}");
     assert_eq!(server.bundle_requests.load(Ordering::SeqCst), 1);
+    browser.wait(60, "the service worker", |b| {
+        b.script("return !!navigator.serviceWorker.controller;").as_bool().filter(|&on| on)
+    });
     browser.click("#search option[value=greedy]");
 
     let report = browser.generate("sort list `d` by value", &Value::Null);
@@ -44,6 +55,15 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     });
     browser.click("#layer option[value='0']");
     assert_eq!(browser.count("#graph svg.heatmap rect.cell"), steps * sources);
+    let address = browser.script("return location.hash;");
+    assert!(address.as_str().unwrap().contains("search=greedy&max=200&view=heatmap&layer=0"), "{address}");
+
+    // The Content-Security-Policy lets the page run (above) and stops an injected inline script.
+    let injected = browser.script(
+        "const s = document.createElement('script'); s.textContent = 'window.injected = 1';
+         document.head.append(s); return window.injected === 1;",
+    );
+    assert_eq!(injected, false, "an injected inline script ran");
 
     // Markup in a quoted span reaches the code and a graph label whole: it must stay text. Empty
     // prompts get a hint, and the page goes on working.
@@ -62,11 +82,35 @@ fn the_page_generates_online_offline_and_from_the_cache() {
         b.text("#notice").contains("Type what the code should do").then_some(())
     });
 
-    // The network goes away: generation goes on in the page.
+    // The network goes away: generation goes on in the page, and a reload opens the page from
+    // its service worker and the model from Cache Storage.
     server.offline.store(true, Ordering::SeqCst);
     let offline = browser.generate("reverse string `s`", &hostile);
     assert!(!offline["generation"]["code"].as_str().unwrap().trim().is_empty());
+    browser.open(&format!("{page}?backend=cpu"));
+    let status = browser.wait_ready();
+    assert!(status.contains("from this browser's cache"), "{status}");
+    browser.click("#search option[value=greedy]");
+    let reloaded = browser.generate("sort list `d` by value", &Value::Null);
+    assert_eq!(reloaded["generation"]["ids"], report["generation"]["ids"]);
     server.offline.store(false, Ordering::SeqCst);
+
+    // A shared link (the address after a generation) fills the page and generates the same code,
+    // sampling with the same seed.
+    browser.click("#search option[value=sample]");
+    let sampled = browser.generate("write a function to add two numbers", &reloaded);
+    let link = browser.script("return location.hash;").as_str().unwrap().to_string();
+    assert!(link.contains("search=sample") && link.contains("seed="), "{link}");
+    browser.open("about:blank");
+    browser.open(&format!("{page}?backend=cpu{link}"));
+    let shared = browser.wait(300, "the shared generation", |b| {
+        Some(b.script("return window.nl2py || null;")).filter(|report| !report.is_null())
+    });
+    assert_eq!(shared["generation"]["ids"], sampled["generation"]["ids"]);
+    assert_eq!(
+        browser.script("return document.querySelector('#prompt').value;"),
+        "write a function to add two numbers"
+    );
 
     // Second visit with the bundle gone from the server: Cache Storage has it.
     server.bundle_gone.store(true, Ordering::SeqCst);
@@ -77,6 +121,46 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     let cached = browser.generate("sort list `d` by value", &Value::Null);
     assert_eq!(cached["bundle_origin"], "cache");
     assert_eq!(cached["generation"]["ids"], report["generation"]["ids"]);
+    server.bundle_gone.store(false, Ordering::SeqCst);
+
+    // A new build ships another bundle: its manifest's SHA-256 differs from the cached copy's,
+    // so the page downloads it and says so; the next visit finds it in the cache.
+    let shipped = std::fs::read(dist().join(BUNDLE_PATH.trim_start_matches('/'))).unwrap();
+    let mut sections = Sections::of(&shipped);
+    sections.header["metadata"]["rebuilt"] = json!("for the page's update test");
+    let rebuilt = sections.sealed();
+    let digest = hex::encode(Sha256::digest(&rebuilt));
+    let manifest = json!({"default.nl2py": {"sha256": digest, "bytes": rebuilt.len()}});
+    server.replaced.lock().unwrap().extend([
+        (BUNDLE_PATH.to_string(), rebuilt),
+        ("/model/manifest.json".to_string(), manifest.to_string().into_bytes()),
+    ]);
+    let downloads = server.bundle_requests.load(Ordering::SeqCst);
+    browser.open(&format!("{page}?backend=cpu"));
+    let status = browser.wait_ready();
+    assert!(status.contains("model updated"), "{status}");
+    assert_eq!(server.bundle_requests.load(Ordering::SeqCst), downloads + 1);
+    browser.open(&format!("{page}?backend=cpu&again"));
+    assert!(browser.wait_ready().contains("from this browser's cache"));
+
+    // `?model=`: this site's bundle loads, pinned or not; a wrong pin is refused; another site
+    // needs a pin, and the Content-Security-Policy allows other sites over https only.
+    let refused = |query: &str, expected: &str| {
+        browser.open(&format!("{page}?backend=cpu&{query}"));
+        // The status first: the page writes it before the notice, in one task.
+        let notice = browser.wait(60, "the refusal", |b| {
+            (b.text("#status") == "No model loaded.").then(|| b.text("#notice"))
+        });
+        assert!(notice.contains(expected), "{query}: {notice}");
+    };
+    let zeros = "0".repeat(64);
+    refused(&format!("model=model/default.nl2py&sha256={zeros}"), &format!("the link asks for {zeros}"));
+    let elsewhere = format!("http://localhost:{}/demo/model/default.nl2py", server.port);
+    refused(&format!("model={elsewhere}"), "is on another site");
+    refused(&format!("model={elsewhere}&sha256={digest}"), "cannot download the model");
+    browser.open(&format!("{page}?backend=cpu&model=model/default.nl2py&sha256={digest}"));
+    let status = browser.wait_ready();
+    assert!(status.contains("/demo/model/default.nl2py (this site)"), "{status}");
 
     // WebGPU (SwiftShader here) gives the CPU's tokens.
     browser.open(&format!("{page}?backend=webgpu"));

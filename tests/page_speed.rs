@@ -22,10 +22,10 @@ const PROMPTS: &[&str] = &[
 #[test]
 #[ignore = "benchmark: needs `trunk build --release` and Chromium"]
 fn page_speed() {
-    let server = StaticServer::start(dist());
+    let server = StaticServer::start(dist(), "/");
     let browser = Browser::start();
     for backend in ["cpu", "webgpu"] {
-        browser.open(&format!("http://127.0.0.1:{}/?backend={backend}", server.port));
+        browser.open(&format!("{}?backend={backend}", server.url()));
         let status = browser.wait_ready();
         if !status.contains(if backend == "cpu" { "CPU" } else { "WebGPU" }) {
             println!("{backend}: did not start ({status})");

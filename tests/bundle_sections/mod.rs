@@ -14,11 +14,13 @@ pub struct Sections {
 }
 
 impl Sections {
+    /// The sections of a format-1 bundle (no `weights_len`: all weights) or format-2 one.
     pub fn of(bytes: &[u8]) -> Sections {
         let header_end = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
         let header: Value = serde_json::from_slice(&bytes[16..header_end]).unwrap();
-        let weights_end = header_end + header["weights_len"].as_u64().unwrap() as usize;
-        let (weights, index) = bytes[header_end..bytes.len() - 32].split_at(weights_end - header_end);
+        let body = &bytes[header_end..bytes.len() - 32];
+        let weights_len = header["weights_len"].as_u64().map_or(body.len(), |len| len as usize);
+        let (weights, index) = body.split_at(weights_len);
         Sections { header, weights: weights.to_vec(), index: index.to_vec() }
     }
 

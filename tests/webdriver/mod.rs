@@ -1,90 +1,124 @@
-//! Test helpers for the built page: a static file server on loopback that can drop off the
-//! network or lose the model bundle, and a W3C WebDriver client for headless Chromium through
+//! Test helpers for the built page: a static file server on loopback that serves a folder under
+//! a sub-path, can drop off the network, lose the model bundle or serve other bytes for a file, and a W3C WebDriver client for headless Chromium through
 //! ChromeDriver (a handful of JSON requests over ureq).
 #![allow(dead_code)] // each test file uses its own part
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// The shipped bundle's path in the served folder.
 pub const BUNDLE_PATH: &str = "/model/default.nl2py";
 
-/// Serves a folder over HTTP/1.0. `offline` drops every connection unanswered (the network is
-/// gone); `bundle_gone` answers 404 for the model bundle only.
+/// Serves a folder over HTTP/1.0 at `http://127.0.0.1:{port}{prefix}`. `offline` drops every
+/// connection unanswered (the network is gone); `bundle_gone` answers 404 for the model bundle
+/// only; `replaced` maps a path in the folder (`/model/manifest.json`) to the bytes served
+/// instead of the file's.
+#[derive(Clone)]
 pub struct StaticServer {
     pub port: u16,
+    pub prefix: &'static str,
     pub offline: Arc<AtomicBool>,
     pub bundle_gone: Arc<AtomicBool>,
     pub bundle_requests: Arc<AtomicUsize>,
+    pub replaced: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    root: PathBuf,
 }
 
 impl StaticServer {
-    pub fn start(root: PathBuf) -> StaticServer {
+    /// `prefix` starts and ends with `/`.
+    pub fn start(root: PathBuf, prefix: &'static str) -> StaticServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let offline = Arc::new(AtomicBool::new(false));
-        let bundle_gone = Arc::new(AtomicBool::new(false));
-        let bundle_requests = Arc::new(AtomicUsize::new(0));
-        let (off, gone, count) = (offline.clone(), bundle_gone.clone(), bundle_requests.clone());
+        let server = StaticServer {
+            port: listener.local_addr().unwrap().port(),
+            prefix,
+            offline: Arc::default(),
+            bundle_gone: Arc::default(),
+            bundle_requests: Arc::default(),
+            replaced: Arc::default(),
+            root,
+        };
+        let shared = server.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if off.load(Ordering::SeqCst) {
+                if shared.offline.load(Ordering::SeqCst) {
                     continue; // dropped: the browser sees a network error
                 }
-                let (root, gone, count) = (root.clone(), gone.clone(), count.clone());
-                std::thread::spawn(move || serve(stream, &root, &gone, &count));
+                let server = shared.clone();
+                std::thread::spawn(move || server.serve(stream));
             }
         });
-        StaticServer { port, offline, bundle_gone, bundle_requests }
+        server
     }
-}
 
-fn serve(mut stream: TcpStream, root: &Path, bundle_gone: &AtomicBool, bundle_requests: &AtomicUsize) {
-    let mut request_line = String::new();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    if reader.read_line(&mut request_line).is_err() {
-        return;
+    /// The page's address.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, self.prefix)
     }
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-        header.clear();
-    }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let path = path.split('?').next().unwrap();
-    let path = if path == "/" { "/index.html" } else { path };
-    if path == BUNDLE_PATH {
-        bundle_requests.fetch_add(1, Ordering::SeqCst);
-    }
-    let file = root.join(path.trim_start_matches('/'));
-    let body = if path == BUNDLE_PATH && bundle_gone.load(Ordering::SeqCst) || path.contains("..") {
-        None
-    } else {
-        std::fs::read(&file).ok()
-    };
-    let response = match body {
-        Some(body) => {
-            let kind = match file.extension().and_then(|e| e.to_str()) {
-                Some("html") => "text/html; charset=utf-8",
-                Some("js") => "text/javascript",
-                Some("wasm") => "application/wasm",
-                Some("css") => "text/css",
-                _ => "application/octet-stream",
-            };
-            let mut head =
-                format!("HTTP/1.0 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n", body.len())
-                    .into_bytes();
-            head.extend(body);
-            head
+
+    fn serve(&self, mut stream: TcpStream) {
+        let mut request_line = String::new();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        if reader.read_line(&mut request_line).is_err() {
+            return;
         }
-        None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-    };
-    let _ = stream.write_all(&response);
+        let mut header = String::new();
+        while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+            header.clear();
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+        let path = path.split(['?', '#']).next().unwrap();
+        let path = match path.strip_prefix(self.prefix) {
+            Some("") => "/index.html".to_string(),
+            Some(inner) if !path.contains("..") => format!("/{inner}"),
+            _ => String::new(),
+        };
+        let response = match self.body(&path) {
+            Some(body) => {
+                let kind = match Path::new(&path).extension().and_then(|e| e.to_str()) {
+                    Some("html") => "text/html; charset=utf-8",
+                    Some("js") => "text/javascript",
+                    Some("wasm") => "application/wasm",
+                    Some("css") => "text/css",
+                    Some("json") => "application/json",
+                    _ => "application/octet-stream",
+                };
+                let mut head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                head.extend(body);
+                head
+            }
+            None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        };
+        let _ = stream.write_all(&response);
+    }
+
+    /// What the server answers for `path` (from the folder's root), `None` for 404.
+    fn body(&self, path: &str) -> Option<Vec<u8>> {
+        if path.is_empty() {
+            return None;
+        }
+        if path == BUNDLE_PATH {
+            self.bundle_requests.fetch_add(1, Ordering::SeqCst);
+            if self.bundle_gone.load(Ordering::SeqCst) {
+                return None;
+            }
+        }
+        if let Some(bytes) = self.replaced.lock().unwrap().get(path) {
+            return Some(bytes.clone());
+        }
+        std::fs::read(self.root.join(path.trim_start_matches('/'))).ok()
+    }
 }
 
 /// A WebDriver session on a ChromeDriver child process.
@@ -190,24 +224,33 @@ impl Browser {
     }
 
     /// Polls `check` until it gives a value, for at most `seconds`.
+    #[track_caller]
     pub fn wait<T>(&self, seconds: u64, what: &str, mut check: impl FnMut(&Browser) -> Option<T>) -> T {
         let started = Instant::now();
         loop {
             if let Some(value) = check(self) {
                 return value;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(seconds),
-                "timed out waiting for {what}; status: {:?}, notice: {:?}",
-                self.text("#status"),
-                self.text("#notice")
-            );
+            if started.elapsed() >= Duration::from_secs(seconds) {
+                let shown = self.script(
+                    "const text = id => document.getElementById(id)?.textContent;
+                     return {address: location.href, status: text('status'), notice: text('notice')};",
+                );
+                panic!("timed out waiting for {what}; the browser shows {shown}");
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
+    /// The status line once the model is loaded; fails when the page did not open.
+    #[track_caller]
     pub fn wait_ready(&self) -> String {
-        self.wait(180, "the model to load", |b| Some(b.text("#status")).filter(|s| s.starts_with("Ready")))
+        let status = |b: &Browser| b.script("return document.getElementById('status')?.textContent ?? null;");
+        let opened = status(self);
+        assert!(!opened.is_null(), "no page at {}", self.script("return location.href;"));
+        self.wait(180, "the model to load", |b| {
+            status(b).as_str().filter(|s| s.starts_with("Ready")).map(str::to_string)
+        })
     }
 
     /// The page's last report (`window.nl2py`) once it differs from `before`.

@@ -1,20 +1,50 @@
 //! Getting the model bundle: from the browser's Cache Storage when an earlier visit stored it
-//! (so a second or offline visit needs no network), otherwise fetched with progress and stored.
-//! Bytes are checked (format version, checksum) before they are used or stored.
+//! (so a second or offline visit needs no network), otherwise downloaded with progress and
+//! stored. A cached copy is used only while it still has the SHA-256 the page expects: the one
+//! pinned by `&sha256=`, or for the shipped model the one in its manifest (when the manifest can
+//! be fetched: offline, the cached copy is used as it is). Bytes are checked (format version,
+//! checksum, bounds) before they are used or stored.
 
 use js_sys::{Reflect, Uint8Array};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, ReadableStreamDefaultReader, Response};
+use web_sys::{Cache, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
+
+use crate::model_source::ModelSource;
 
 /// Cache Storage bucket; bump the suffix when the bundle format changes.
 const CACHE_NAME: &str = "nl2py-bundles-v1";
+/// A download larger than this is refused, whatever its `Content-Length` says: far more than any
+/// model a page can run (the shipped one is about 7 MB).
+pub const MAX_BUNDLE_BYTES: usize = 256 << 20;
 
 /// Where the bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Cache,
     Network,
+    /// Downloaded because the cached copy's SHA-256 differed from the manifest's.
+    Updated,
+}
+
+impl Origin {
+    pub fn key(self) -> &'static str {
+        match self {
+            Origin::Cache => "cache",
+            Origin::Network => "network",
+            Origin::Updated => "updated",
+        }
+    }
+}
+
+/// A bundle and what the page should tell the user about it.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+    /// Why the bundle could not be kept for the next visit (private mode, quota), if it could not.
+    pub not_stored: Option<String>,
 }
 
 fn js_error(context: &str, e: JsValue) -> String {
@@ -24,9 +54,12 @@ fn js_error(context: &str, e: JsValue) -> String {
     format!("{context}: {}", detail.unwrap_or_else(|| format!("{e:?}")))
 }
 
-async fn open_cache() -> Option<Cache> {
-    let caches = web_sys::window()?.caches().ok()?;
-    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+async fn open_cache() -> Result<Cache, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let caches = window.caches().map_err(|e| js_error("this browser offers no Cache Storage here", e))?;
+    let cache =
+        JsFuture::from(caches.open(CACHE_NAME)).await.map_err(|e| js_error("Cache Storage refused", e))?;
+    cache.dyn_into().map_err(|_| "Cache Storage returned something else".into())
 }
 
 async fn cached(cache: &Cache, url: &str) -> Option<Vec<u8>> {
@@ -36,29 +69,91 @@ async fn cached(cache: &Cache, url: &str) -> Option<Vec<u8>> {
     Some(Uint8Array::new(&buffer).to_vec())
 }
 
-/// The bundle at `url`. `progress(received, total)` is called as bytes arrive (`total` is 0 when
-/// the server does not say). A cached copy that fails its check is dropped and fetched again.
-pub async fn bundle_bytes(url: &str, progress: &dyn Fn(usize, usize)) -> Result<(Vec<u8>, Origin), String> {
+/// `{"default.nl2py": {"sha256": "…", "bytes": 7180118}}`, written by web/post_build.py.
+#[derive(Deserialize)]
+struct ManifestEntry {
+    sha256: String,
+}
+
+/// The SHA-256 the manifest gives `file_name`, fetched past every cache; `None` when it cannot
+/// be fetched or read (offline, an older page without one).
+async fn manifest_sha256(manifest: &str, file_name: &str) -> Option<[u8; 32]> {
+    let init = RequestInit::new();
+    init.set_cache(RequestCache::NoStore);
+    let window = web_sys::window()?;
+    let response: Response =
+        JsFuture::from(window.fetch_with_str_and_init(manifest, &init)).await.ok()?.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let text = JsFuture::from(response.text().ok()?).await.ok()?.as_string()?;
+    let mut entries: std::collections::HashMap<String, ManifestEntry> = serde_json::from_str(&text).ok()?;
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(entries.remove(file_name)?.sha256, &mut digest).ok()?;
+    Some(digest)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// The bundle `source` names. `progress(received, total)` is called as bytes arrive (`total`
+/// is 0 when the server does not say).
+pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize)) -> Result<Fetched, String> {
+    let url = source.url.as_str();
+    let expected = match (&source.pin, &source.manifest) {
+        (Some(pin), _) => Some(*pin),
+        (None, Some(manifest)) => manifest_sha256(manifest, &source.file_name).await,
+        (None, None) => None,
+    };
     let cache = open_cache().await;
-    if let Some(cache) = &cache
+    let mut outdated = false;
+    if let Ok(cache) = &cache
         && let Some(bytes) = cached(cache, url).await
     {
-        if nl2py::bundle::inspect(&bytes).is_ok() {
+        if nl2py::bundle::inspect(&bytes).is_err() {
+            let _ = JsFuture::from(cache.delete_with_str(url)).await;
+        } else if expected.is_none_or(|sum| sha256(&bytes) == sum) {
             progress(bytes.len(), bytes.len());
-            return Ok((bytes, Origin::Cache));
+            return Ok(Fetched { bytes, origin: Origin::Cache, not_stored: None });
+        } else {
+            // Out of date (or not what a link pins): kept until a download replaces it.
+            outdated = source.pin.is_none();
         }
-        let _ = JsFuture::from(cache.delete_with_str(url)).await;
     }
     let bytes = download(url, progress).await?;
-    nl2py::bundle::inspect(&bytes).map_err(|e| format!("the model file at {url} is unusable: {e}"))?;
-    if let Some(cache) = &cache {
-        // Stored only once checked; a failure to store (private mode, quota) costs a re-download.
-        let copy = Uint8Array::from(bytes.as_slice());
-        if let Ok(response) = Response::new_with_opt_buffer_source(Some(&copy)) {
-            let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
-        }
+    if let Some(pin) = &source.pin
+        && sha256(&bytes) != *pin
+    {
+        return Err(format!(
+            "the model at {url} was refused: its SHA-256 is {}, the link asks for {}",
+            hex::encode(sha256(&bytes)),
+            hex::encode(pin)
+        ));
     }
-    Ok((bytes, Origin::Network))
+    nl2py::bundle::inspect(&bytes).map_err(|e| format!("the model file at {url} is unusable: {e}"))?;
+    let not_stored = match &cache {
+        Ok(cache) => store(cache, url, &bytes).await.err(),
+        Err(e) => Some(e.clone()),
+    }
+    .map(|why| {
+        format!(
+            "The model could not be stored in this browser ({why}); it will be downloaded again next time."
+        )
+    });
+    let origin = if outdated { Origin::Updated } else { Origin::Network };
+    Ok(Fetched { bytes, origin, not_stored })
+}
+
+/// Keeps checked bytes for the next visit.
+async fn store(cache: &Cache, url: &str, bytes: &[u8]) -> Result<(), String> {
+    let copy = Uint8Array::from(bytes);
+    let response = Response::new_with_opt_buffer_source(Some(&copy))
+        .map_err(|e| js_error("cannot wrap the bytes", e))?;
+    JsFuture::from(cache.put_with_str(url, &response))
+        .await
+        .map_err(|e| js_error("Cache Storage refused", e))?;
+    Ok(())
 }
 
 async fn download(url: &str, progress: &dyn Fn(usize, usize)) -> Result<Vec<u8>, String> {
@@ -75,13 +170,14 @@ async fn download(url: &str, progress: &dyn Fn(usize, usize)) -> Result<Vec<u8>,
             response.status_text()
         ));
     }
-    let total = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(0);
+    let too_big = || format!("the model at {url} is larger than {} MB: refused", MAX_BUNDLE_BYTES >> 20);
+    // An unreadable or missing length is unknown (0); a stated one over the limit is refused.
+    let total =
+        response.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
+    if total.is_some_and(|n| n > MAX_BUNDLE_BYTES as u64) {
+        return Err(too_big());
+    }
+    let total = total.unwrap_or(0) as usize;
     let body = response.body().ok_or("the model download has no body")?;
     let reader: ReadableStreamDefaultReader =
         body.get_reader().dyn_into().map_err(|_| "cannot read the model download")?;
@@ -95,7 +191,12 @@ async fn download(url: &str, progress: &dyn Fn(usize, usize)) -> Result<Vec<u8>,
         }
         let value =
             Reflect::get(&chunk, &JsValue::from_str("value")).map_err(|e| js_error("bad chunk", e))?;
-        bytes.extend_from_slice(&Uint8Array::new(&value).to_vec());
+        let value = Uint8Array::new(&value);
+        if bytes.len() + value.length() as usize > MAX_BUNDLE_BYTES {
+            let _ = reader.cancel();
+            return Err(too_big());
+        }
+        bytes.extend_from_slice(&value.to_vec());
         progress(bytes.len(), total);
     }
     Ok(bytes)

@@ -6,4 +6,10 @@ pub mod attention_view;
 pub mod bundle_cache;
 pub mod engine;
 pub mod highlight;
+pub mod model_source;
 pub mod page;
+pub mod share;
+
+// The modules' unit tests use the browser's URL parser: they run in Chromium, as web/tests do.
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

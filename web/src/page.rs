@@ -1,7 +1,9 @@
 //! The page: binds the elements of `index.html`, loads the model, and runs generations from the
 //! prompt box. Everything the user typed or the model wrote goes into the page as text nodes,
 //! never as markup. The last generation and its timings are published as `window.nl2py` for
-//! scripts (the end-to-end test and the browser benchmark read it).
+//! scripts (the end-to-end test and the browser benchmark read it). The address's fragment always
+//! holds the last generation as a link (`share`), and a link opened fills the page and generates.
+//! A service worker (`sw.js`, written by web/post_build.py) keeps the page's files for offline use.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,9 +23,11 @@ use crate::attention_view::{self, Selection, View};
 use crate::bundle_cache::{self, Origin};
 use crate::engine::{self, Backend, Engine};
 use crate::highlight;
+use crate::model_source::ModelSource;
+use crate::share::Link;
 
-/// The bundle the page loads unless the address says `?model=URL`.
-const DEFAULT_MODEL: &str = "model/default.nl2py";
+/// The service worker beside `index.html` that makes the page open offline.
+const SERVICE_WORKER: &str = "sw.js";
 /// Longer prompts are cut (the model reads far fewer tokens than this anyway).
 pub const MAX_PROMPT_CHARS: usize = 2000;
 /// While generating, the page redraws and handles clicks at least this often, milliseconds.
@@ -64,6 +68,8 @@ struct Ui {
     retrieved: HtmlElement,
     badge: HtmlElement,
     copy: HtmlButtonElement,
+    /// Copies the address, whose fragment holds the last generation.
+    share: HtmlButtonElement,
     timing: HtmlElement,
     view: HtmlSelectElement,
     layer: HtmlSelectElement,
@@ -100,6 +106,7 @@ impl Ui {
             retrieved: by_id(&document, "retrieved"),
             badge: by_id(&document, "badge"),
             copy: by_id(&document, "copy"),
+            share: by_id(&document, "share"),
             timing: by_id(&document, "timing"),
             view: by_id(&document, "view"),
             layer: by_id(&document, "layer"),
@@ -114,8 +121,9 @@ impl Ui {
         let _ = self.notice.class_list().toggle_with_force("error", error);
     }
 
-    /// The core's default options (MODEL.md's headline search) with what the controls change.
-    fn options(&self) -> GenerateOptions {
+    /// The core's default options (MODEL.md's headline search) with what the controls change;
+    /// sampling draws with `seed`.
+    fn options(&self, seed: u64) -> GenerateOptions {
         let number = |input: &HtmlInputElement, default: f64| {
             let value = input.value_as_number();
             if value.is_finite() { value } else { default }
@@ -128,7 +136,7 @@ impl Ui {
                 temperature: number(&self.temperature, 0.8).clamp(0.05, 5.0) as f32,
                 top_k: 0,
                 top_p: 0.95,
-                seed: js_sys::Math::random().to_bits(),
+                seed,
             },
             (_, Search::Beam { width, length_penalty }) => Search::Beam {
                 width: number(&self.beam_width, width as f64).clamp(1.0, 16.0) as usize,
@@ -201,6 +209,21 @@ impl Ui {
         Selection { view, layer: pick(&self.layer), head: pick(&self.head) }
     }
 
+    /// The controls a link carries, by their [`crate::share::SETTINGS`] keys (`seed` is not a
+    /// control).
+    fn setting(&self, key: &str) -> Option<Setting<'_>> {
+        Some(match key {
+            "search" => Setting::Select(&self.search),
+            "width" => Setting::Input(&self.beam_width),
+            "temperature" => Setting::Input(&self.temperature),
+            "max" => Setting::Input(&self.max_tokens),
+            "view" => Setting::Select(&self.view),
+            "layer" => Setting::Select(&self.layer),
+            "head" => Setting::Select(&self.head),
+            _ => return None,
+        })
+    }
+
     fn fill_choices(select: &HtmlSelectElement, count: usize, name: &str, document: &Document) {
         select.set_text_content(None);
         let mean = document.create_element("option").expect("option");
@@ -216,11 +239,49 @@ impl Ui {
     }
 }
 
+/// A control whose value a link carries.
+enum Setting<'a> {
+    Select(&'a HtmlSelectElement),
+    Input(&'a HtmlInputElement),
+}
+
+impl Setting<'_> {
+    fn value(&self) -> String {
+        match self {
+            Setting::Select(select) => select.value(),
+            Setting::Input(input) => input.value(),
+        }
+    }
+
+    /// Sets a value from a link; one the control does not offer leaves it as it was.
+    fn set_value(&self, value: &str) {
+        match self {
+            Setting::Select(select) => {
+                let before = select.value();
+                select.set_value(value);
+                if select.value() != value {
+                    select.set_value(&before);
+                }
+            }
+            Setting::Input(input) => {
+                let before = input.value();
+                input.set_value(value);
+                if !input.value_as_number().is_finite() {
+                    input.set_value(&before);
+                }
+            }
+        }
+    }
+}
+
 /// What scripts can read as `window.nl2py` after each generation.
 #[derive(Serialize)]
 struct Report<'a> {
     backend: &'static str,
     load_ms: f64,
+    /// The model as the status line names it.
+    model: &'a str,
+    /// `cache`, `network` or `updated` (the cached copy was out of date).
     bundle_origin: &'static str,
     first_token_ms: f64,
     total_ms: f64,
@@ -233,6 +294,8 @@ struct Report<'a> {
 
 struct App {
     ui: Ui,
+    /// The model the address asks for, or why the page refuses it.
+    source: Result<ModelSource, String>,
     bundle: RefCell<Option<Rc<Vec<u8>>>>,
     bundle_origin: Cell<Option<Origin>>,
     engine: RefCell<Option<Rc<Engine>>>,
@@ -240,6 +303,9 @@ struct App {
     load_ms: Cell<f64>,
     busy: Cell<bool>,
     stop: Rc<Cell<bool>>,
+    /// The seed and forced prefix of the last generation, for its link.
+    seed: Cell<u64>,
+    prefix: RefCell<Vec<usize>>,
 }
 
 /// Streams a generation into the page: shows the code so far, yields to the browser now and
@@ -287,37 +353,15 @@ impl App {
         let bytes = self.bundle.borrow().clone();
         let bytes = match bytes {
             Some(bytes) => bytes,
-            None => {
-                let url = model_url();
-                self.ui.status.set_text_content(Some(&format!("Downloading the model ({url})…")));
-                let progress = self.ui.progress.clone();
-                let status = self.ui.status.clone();
-                let report = move |received: usize, total: usize| {
-                    if total > 0 {
-                        progress.set_max(total as f64);
-                        progress.set_value(received as f64);
-                    }
-                    status.set_text_content(Some(&format!(
-                        "Downloading the model: {:.1} / {:.1} MB",
-                        received as f64 / 1e6,
-                        total as f64 / 1e6
-                    )));
-                };
-                match bundle_cache::bundle_bytes(&url, &report).await {
-                    Ok((bytes, origin)) => {
-                        self.bundle_origin.set(Some(origin));
-                        let bytes = Rc::new(bytes);
-                        self.bundle.replace(Some(bytes.clone()));
-                        bytes
-                    }
-                    Err(message) => {
-                        self.ui.status.set_text_content(Some("No model loaded."));
-                        self.ui.notice(&message, true);
-                        self.set_busy(false);
-                        return;
-                    }
+            None => match self.fetch_bundle().await {
+                Ok(bytes) => bytes,
+                Err(message) => {
+                    self.ui.status.set_text_content(Some("No model loaded."));
+                    self.ui.notice(&message, true);
+                    self.set_busy(false);
+                    return;
                 }
-            }
+            },
         };
         self.ui.status.set_text_content(Some(&format!("Starting the model on {}…", backend.label())));
         let mut loaded = Engine::load(&bytes, backend).await;
@@ -332,10 +376,12 @@ impl App {
                 self.load_ms.set(load_ms);
                 let origin = match self.bundle_origin.get() {
                     Some(Origin::Cache) => "from this browser's cache",
+                    Some(Origin::Updated) => "model updated, downloaded",
                     _ => "downloaded",
                 };
+                let name = self.source.as_ref().map_or("", |source| source.name.as_str());
                 self.ui.status.set_text_content(Some(&format!(
-                    "Ready on {}: {:.1} MB model {origin}, loaded in {:.0} ms.",
+                    "Ready on {}: {name}, {:.1} MB, {origin}, loaded in {:.0} ms.",
                     engine.backend.label(),
                     bytes.len() as f64 / 1e6,
                     load_ms
@@ -357,12 +403,40 @@ impl App {
         self.set_busy(false);
     }
 
-    async fn generate(self: &Rc<Self>) {
-        self.generate_from(Vec::new()).await
+    /// Gets the bundle the address asks for (cache or network), showing progress.
+    async fn fetch_bundle(&self) -> Result<Rc<Vec<u8>>, String> {
+        let source = self.source.as_ref().map_err(Clone::clone)?;
+        self.ui.status.set_text_content(Some(&format!("Getting the model: {}…", source.name)));
+        let progress = self.ui.progress.clone();
+        let status = self.ui.status.clone();
+        let report = move |received: usize, total: usize| {
+            if total > 0 {
+                progress.set_max(total as f64);
+                progress.set_value(received as f64);
+            }
+            status.set_text_content(Some(&format!(
+                "Downloading the model: {:.1} / {:.1} MB",
+                received as f64 / 1e6,
+                total as f64 / 1e6
+            )));
+        };
+        let fetched = bundle_cache::bundle_bytes(source, &report).await?;
+        if let Some(message) = &fetched.not_stored {
+            self.ui.notice(message, false);
+        }
+        self.bundle_origin.set(Some(fetched.origin));
+        let bytes = Rc::new(fetched.bytes);
+        self.bundle.replace(Some(bytes.clone()));
+        Ok(bytes)
     }
 
-    /// Generates for the prompt box; the output starts with `prefix` (code ids).
-    async fn generate_from(self: &Rc<Self>, prefix: Vec<usize>) {
+    async fn generate(self: &Rc<Self>) {
+        self.generate_from(Vec::new(), js_sys::Math::random().to_bits()).await
+    }
+
+    /// Generates for the prompt box; the output starts with `prefix` (code ids), and sampling
+    /// draws with `seed`.
+    async fn generate_from(self: &Rc<Self>, prefix: Vec<usize>, seed: u64) {
         if self.busy.get() {
             return;
         }
@@ -397,7 +471,9 @@ impl App {
             first_token_ms: None,
             last_yield: started,
         };
-        let options = GenerateOptions { prefix, ..self.ui.options() };
+        self.seed.set(seed);
+        self.prefix.replace(prefix.clone());
+        let options = GenerateOptions { prefix, ..self.ui.options(seed) };
         let result = engine.generate(&text, &options, &mut watch).await;
         let total_ms = engine::now_ms() - started;
         let first_token_ms = watch.first_token_ms.unwrap_or(total_ms);
@@ -421,6 +497,7 @@ impl App {
                 }));
                 self.ui.badge.set_class_name(if valid { "badge valid" } else { "badge invalid" });
                 self.ui.copy.set_disabled(false);
+                self.ui.share.set_disabled(false);
                 let tokens = generation.ids.len();
                 let tokens_per_s = tokens as f64 / (total_ms / 1000.0).max(1e-3);
                 self.ui.timing.set_text_content(Some(&format!(
@@ -431,10 +508,8 @@ impl App {
                 let report = Report {
                     backend: engine.backend.key(),
                     load_ms: self.load_ms.get(),
-                    bundle_origin: match self.bundle_origin.get() {
-                        Some(Origin::Cache) => "cache",
-                        _ => "network",
-                    },
+                    model: self.source.as_ref().map_or("", |source| source.name.as_str()),
+                    bundle_origin: self.bundle_origin.get().map_or("", Origin::key),
                     first_token_ms,
                     total_ms,
                     tokens,
@@ -446,6 +521,7 @@ impl App {
                 publish(&report);
                 self.last.replace(Some(generation));
                 self.draw_attention();
+                self.update_link();
             }
             Err(message) => self.ui.notice(&format!("No code for this prompt: {message}"), true),
         }
@@ -477,7 +553,8 @@ impl App {
             let app = self.clone();
             on::<web_sys::Event>(&button, "click", move |_| {
                 let (app, prefix) = (app.clone(), prefix.clone());
-                wasm_bindgen_futures::spawn_local(async move { app.generate_from(prefix).await });
+                let seed = app.seed.get();
+                wasm_bindgen_futures::spawn_local(async move { app.generate_from(prefix, seed).await });
             });
             let _ = ui.alternatives.append_child(&button);
         }
@@ -494,6 +571,69 @@ impl App {
             let _ = self.ui.graph.append_child(&drawing);
         }
     }
+
+    /// Writes the last generation into the address's fragment, so that the address (and the
+    /// Copy link button) shares it.
+    fn update_link(&self) {
+        if self.last.borrow().is_none() {
+            return;
+        }
+        let search = self.ui.search.value();
+        let prefix = self.prefix.borrow().iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let settings = crate::share::SETTINGS.iter().filter_map(|&key| {
+            let value = match key {
+                "width" if search != "beam" => return None,
+                "temperature" if search != "sample" => return None,
+                "seed" if search != "sample" => return None,
+                "seed" => self.seed.get().to_string(),
+                "prefix" if prefix.is_empty() => return None,
+                "prefix" => prefix.clone(),
+                _ => self.ui.setting(key)?.value(),
+            };
+            Some((key, value))
+        });
+        let link = Link { prompt: self.ui.prompt.value(), settings: settings.collect() };
+        if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&link.fragment()));
+        }
+    }
+
+    /// Fills the page from a shared link in the address, if it has one, and generates.
+    async fn open_link(self: &Rc<Self>) {
+        let fragment = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+        let Some(link) = Link::parse(&fragment) else { return };
+        if self.engine.borrow().is_none() {
+            return; // the notice says why no model loaded
+        }
+        self.ui.prompt.set_value(&link.prompt);
+        for (key, value) in &link.settings {
+            if let Some(setting) = self.ui.setting(key) {
+                setting.set_value(value);
+            }
+        }
+        let seed = link
+            .setting("seed")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| js_sys::Math::random().to_bits());
+        let prefix = link
+            .setting("prefix")
+            .map_or_else(Vec::new, |ids| ids.split(',').map_while(|id| id.trim().parse().ok()).collect());
+        self.generate_from(prefix, seed).await;
+    }
+}
+
+/// Asks the browser to keep the page's files for offline visits (the service worker caches them
+/// as it installs). Where service workers are unavailable (an insecure origin, some private
+/// modes) the page works as before, online.
+fn register_service_worker() {
+    let Some(window) = web_sys::window() else { return };
+    let container = window.navigator().service_worker();
+    let registering = container.register(SERVICE_WORKER);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = wasm_bindgen_futures::JsFuture::from(registering).await {
+            web_sys::console::warn_2(&JsValue::from_str("nl2py: no offline copy of the page:"), &e);
+        }
+    });
 }
 
 /// A code token as the token strip shows it: layout as symbols, a space visible.
@@ -505,11 +645,6 @@ fn token_label(token: &str) -> String {
         " " => "␣".into(),
         other => other.into(),
     }
-}
-
-fn model_url() -> String {
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    query_value(&search, "model").unwrap_or_else(|| DEFAULT_MODEL.to_string())
 }
 
 /// `key`'s value in a `?a=b&c=d` query, percent-decoded (as written when it does not decode).
@@ -554,8 +689,17 @@ pub async fn start() {
     let document = web_sys::window().and_then(|w| w.document()).expect("a page");
     let ui = Ui::bind(document);
     report_panics(ui.notice.clone());
+    let location = web_sys::window().map(|w| w.location());
+    let href = location.as_ref().and_then(|l| l.href().ok()).unwrap_or_default();
+    let search = location.as_ref().and_then(|l| l.search().ok()).unwrap_or_default();
+    let source = ModelSource::choose(
+        &href,
+        query_value(&search, "model").as_deref(),
+        query_value(&search, "sha256").as_deref(),
+    );
     let app = Rc::new(App {
         ui,
+        source,
         bundle: RefCell::new(None),
         bundle_origin: Cell::new(None),
         engine: RefCell::new(None),
@@ -563,7 +707,10 @@ pub async fn start() {
         load_ms: Cell::new(0.0),
         busy: Cell::new(false),
         stop: Rc::new(Cell::new(false)),
+        seed: Cell::new(0),
+        prefix: RefCell::new(Vec::new()),
     });
+    register_service_worker();
     for example in EXAMPLES {
         let button = app.ui.document.create_element("button").expect("button");
         button.set_text_content(Some(example));
@@ -609,8 +756,18 @@ pub async fn start() {
     });
     for select in [&app.ui.view, &app.ui.layer, &app.ui.head] {
         let app_ref = app.clone();
-        on::<web_sys::Event>(select, "change", move |_| app_ref.draw_attention());
+        on::<web_sys::Event>(select, "change", move |_| {
+            app_ref.draw_attention();
+            app_ref.update_link();
+        });
     }
+    on::<web_sys::Event>(&app.ui.share, "click", move |_| {
+        if let Some(window) = web_sys::window()
+            && let Ok(href) = window.location().href()
+        {
+            let _ = window.navigator().clipboard().write_text(&href);
+        }
+    });
     let app_ref = app.clone();
     on::<web_sys::Event>(&app.ui.backend, "change", move |_| {
         let app = app_ref.clone();
@@ -618,9 +775,9 @@ pub async fn start() {
         wasm_bindgen_futures::spawn_local(async move { app.load(backend).await });
     });
 
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     let asked = query_value(&search, "backend").and_then(|b| Backend::from_key(&b));
     let backend = asked.unwrap_or(if engine::webgpu_offered() { Backend::WebGpu } else { Backend::Cpu });
     app.ui.backend.set_value(backend.key());
     app.load(backend).await;
+    app.open_link().await;
 }
