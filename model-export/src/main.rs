@@ -16,6 +16,7 @@ mod sandbox;
 mod search_args;
 mod snapshot;
 mod train;
+mod training_args;
 
 use clap::{Parser, Subcommand};
 
