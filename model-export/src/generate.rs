@@ -47,6 +47,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if generation.truncated {
         eprintln!("note: the prompt was cut to {} tokens", generation.prompt_tokens.len());
     }
+    if generation.cut_to_parse {
+        eprintln!("note: no answer parsed whole; these are the lines of the best one that do");
+    }
     print!("{}", generation.code);
     if args.show_examples {
         print_examples(&generation);

@@ -217,6 +217,10 @@ pub struct Generation {
     pub score: f32,
     /// The prompt was longer than the model reads and was cut.
     pub truncated: bool,
+    /// No answer of the search parsed whole: this is the longest start of the best one that
+    /// does, ending at a line's end (a program cut off by the token limit, mostly).
+    #[serde(default)]
+    pub cut_to_parse: bool,
     pub attention: Option<CrossAttention>,
     /// The retrieved pairs whose code the model read beside the prompt, nearest first.
     #[serde(default)]
@@ -269,7 +273,7 @@ pub struct Translator {
 }
 
 /// A hypothesis of any search.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Hypothesis {
     pub ids: Vec<usize>,
     pub score: f32,
@@ -393,7 +397,8 @@ impl Translator {
             },
         };
         let max_tokens = options.max_tokens.min(self.config.max_code_len.saturating_sub(1)).max(1);
-        let mut answers: Vec<(Hypothesis, usize)> = Vec::with_capacity(ready.len());
+        // Per readable prompt: its answer, the encoder memory's width, and whether it was cut.
+        let mut answers: Vec<(Hypothesis, usize, bool)> = Vec::with_capacity(ready.len());
         match options.search {
             Search::Greedy | Search::Sample { .. } if !ready.is_empty() => {
                 let (input, memory_width) = self.encoder_input(&ready);
@@ -417,7 +422,7 @@ impl Translator {
                     watch,
                 )
                 .await?;
-                answers.extend(found.into_iter().map(|h| (h, memory_width)));
+                answers.extend(found.into_iter().map(|h| (h, memory_width, false)));
             }
             Search::Beam { width, length_penalty } => {
                 for (prompt, reading) in ready.iter().enumerate() {
@@ -427,13 +432,13 @@ impl Translator {
                     let (mut ranked, stopped) = search
                         .run(&self.model, state, &self.device, options.attention, &rules, watch)
                         .await?;
-                    let parses = |h: &Hypothesis| self.parses(&h.ids, &reading.prompt.slots);
+                    let parses = |ids: &[usize]| self.parses(ids, &reading.prompt.slots);
                     // When no answer parses, a beam four times as wide mostly holds one (unless the
                     // watch stopped the search: what it stopped at is the answer).
                     if options.prefer_parseable
                         && !stopped
                         && width < MAX_BEAM_WIDTH
-                        && !ranked.iter().any(parses)
+                        && !ranked.iter().any(|h| parses(&h.ids))
                     {
                         let wider = beam::BeamSearch { width: (4 * width).min(MAX_BEAM_WIDTH), ..search };
                         let state = self.model.start(self.model.encode(&input));
@@ -441,8 +446,9 @@ impl Translator {
                             .run(&self.model, state, &self.device, options.attention, &rules, watch)
                             .await?;
                     }
-                    let best = choose(ranked, options.prefer_parseable, parses);
-                    answers.push((best, memory_width));
+                    let newline = self.code_vocab.id(code::NEWLINE);
+                    let (best, cut) = choose(ranked, options.prefer_parseable, newline, max_tokens, parses);
+                    answers.push((best, memory_width, cut));
                 }
             }
             _ => {}
@@ -452,8 +458,8 @@ impl Translator {
             .into_iter()
             .map(|reading| {
                 let reading = reading?;
-                let (best, memory_width) = answers.next().expect("one answer per readable prompt");
-                Ok(self.generation(reading, best, memory_width, options.attention))
+                let (best, memory_width, cut) = answers.next().expect("one answer per readable prompt");
+                Ok(self.generation(reading, best, memory_width, options.attention, cut))
             })
             .collect())
     }
@@ -497,6 +503,7 @@ impl Translator {
         best: Hypothesis,
         memory_width: usize,
         attention: bool,
+        cut_to_parse: bool,
     ) -> Generation {
         let Reading { prompt, ids, truncated, hits, .. } = reading;
         let source = ids.len();
@@ -553,6 +560,7 @@ impl Translator {
             tokens,
             score: best.score,
             truncated,
+            cut_to_parse,
             attention,
             examples,
         }
@@ -569,15 +577,44 @@ struct Reading {
     example_ids: Vec<usize>,
 }
 
-/// The answer among hypotheses ranked best first: the best, or with `prefer_parseable` the best
-/// that `parses` (the best when none does).
+/// The answer among hypotheses ranked best first, and whether it was cut: the best, or with
+/// `prefer_parseable` the best whose ids `parses`; when none does, of those the token limit
+/// (`max_tokens`) cut off mid-statement, the longest start that ends at a `newline` and parses
+/// (the earlier-ranked on a tie); the best whole when there is none. An answer that ended on its
+/// own is never cut: what fails to parse in it may be early, and cutting there would lose most of it.
 fn choose(
     ranked: Vec<Hypothesis>,
     prefer_parseable: bool,
-    parses: impl Fn(&Hypothesis) -> bool,
-) -> Hypothesis {
-    let pick = if prefer_parseable { ranked.iter().position(parses).unwrap_or(0) } else { 0 };
-    ranked.into_iter().nth(pick).expect("a search returns at least one hypothesis")
+    newline: usize,
+    max_tokens: usize,
+    parses: impl Fn(&[usize]) -> bool,
+) -> (Hypothesis, bool) {
+    let mut ranked = ranked.into_iter();
+    let first = ranked.next().expect("a search returns at least one hypothesis");
+    if !prefer_parseable || parses(&first.ids) {
+        return (first, false);
+    }
+    let mut ranked: Vec<Hypothesis> = std::iter::once(first).chain(ranked).collect();
+    if let Some(pick) = ranked.iter().position(|h| parses(&h.ids)) {
+        return (ranked.swap_remove(pick), false);
+    }
+    let longest_start = |h: &Hypothesis| {
+        (1..h.ids.len()).rev().find(|&end| h.ids[end - 1] == newline && parses(&h.ids[..end]))
+    };
+    let cut = ranked
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.ids.len() >= max_tokens)
+        .filter_map(|(rank, h)| Some((longest_start(h)?, rank)));
+    let Some((end, rank)) = cut.max_by_key(|&(end, rank)| (end, std::cmp::Reverse(rank))) else {
+        return (ranked.swap_remove(0), false);
+    };
+    let mut best = ranked.swap_remove(rank);
+    let per_step = best.attention.len() / best.ids.len();
+    best.ids.truncate(end);
+    best.choices.truncate(end);
+    best.attention.truncate(end * per_step);
+    (best, true)
 }
 
 /// Python source from generated code tokens: the prompt's names and strings put back, detokenized.
@@ -619,10 +656,42 @@ mod tests {
                 })
                 .collect()
         };
-        let even = |h: &Hypothesis| h.ids[0].is_multiple_of(2);
-        assert_eq!(choose(ranked(), false, even).ids, [3]);
-        assert_eq!(choose(ranked(), true, even).ids, [2]);
-        assert_eq!(choose(ranked(), true, |_| false).ids, [3], "none parses: the best");
+        let even = |ids: &[usize]| ids[0].is_multiple_of(2);
+        assert_eq!(choose(ranked(), false, 0, 1, even), (ranked().remove(0), false));
+        assert_eq!(choose(ranked(), true, 0, 1, even).0.ids, [2]);
+        assert_eq!(
+            choose(ranked(), true, 0, 1, |_| false),
+            (ranked().remove(0), false),
+            "none parses: the best"
+        );
+    }
+
+    #[test]
+    fn an_answer_cut_off_by_the_token_limit_is_cut_back_to_its_last_line_that_parses() {
+        // Ids: 9 is a line's end; a start parses when it ends with 9 and holds no 7. The best
+        // answer's lines: [1 9] [2 9] [7 9] [3]: its longest parsing start is [1 9 2 9].
+        const NEWLINE: usize = 9;
+        let parses = |ids: &[usize]| ids.last() == Some(&NEWLINE) && !ids.contains(&7);
+        let ids = vec![1, NEWLINE, 2, NEWLINE, 7, NEWLINE, 3];
+        let best = Hypothesis {
+            attention: (0..ids.len() * 2).map(|i| i as f32).collect(),
+            choices: vec![rules::Choice::default(); ids.len()],
+            ids,
+            score: -1.0,
+        };
+        let other = Hypothesis { ids: vec![7, NEWLINE], score: -2.0, ..Hypothesis::default() };
+        let (cut, was_cut) = choose(vec![best.clone(), other], true, NEWLINE, 7, parses);
+        assert!(was_cut);
+        assert_eq!(cut.ids, [1, NEWLINE, 2, NEWLINE]);
+        assert_eq!((cut.choices.len(), &cut.attention), (4, &vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]));
+        // A later answer that keeps more lines is cut instead.
+        let longer = Hypothesis { ids: vec![1, NEWLINE, 2, NEWLINE, 3, NEWLINE, 7], ..Hypothesis::default() };
+        let (cut, _) = choose(vec![best.clone(), longer], true, NEWLINE, 7, parses);
+        assert_eq!(cut.ids, [1, NEWLINE, 2, NEWLINE, 3, NEWLINE]);
+        let hopeless = Hypothesis { ids: vec![7, NEWLINE, 3], ..Hypothesis::default() };
+        assert_eq!(choose(vec![hopeless.clone()], true, NEWLINE, 3, parses), (hopeless, false));
+        // Ended before the token limit: kept whole.
+        assert_eq!(choose(vec![best.clone()], true, NEWLINE, 8, parses), (best, false));
     }
 
     #[test]

@@ -482,6 +482,9 @@ impl App {
                 if generation.truncated {
                     notice.push_str("The model read only the start of this prompt. ");
                 }
+                if generation.cut_to_parse {
+                    notice.push_str("No answer parsed whole: these are the lines of the best one that do. ");
+                }
                 if self.stop.get() {
                     notice.push_str("Stopped. ");
                 }
