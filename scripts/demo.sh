@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Sets up what the page needs (scripts/setup.sh) and serves it with the shipped model
-# (model/default.nl2py) at http://127.0.0.1:8080. The first run on a fresh machine takes about
-# 35 minutes on 2 cores (trunk, wasm-bindgen-cli, the page's wasm, wasm-opt); later runs rebuild
-# only what changed.
+# (model/default.nl2py) at http://127.0.0.1:8080. On a fresh machine the page's wasm builds while
+# the tools install (cargo install builds in folders of its own, so the two do not wait on each
+# other's lock), and trunk then finds it built. Later runs rebuild only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rustup target add wasm32-unknown-unknown >/dev/null
+mkdir -p target
+# The very build trunk runs for index.html's `data-bin="nl2py-web"` (same profile, target, features).
+cargo build --release --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-web >target/demo-page-build.log 2>&1 &
+page_build=$!
 scripts/setup.sh
+wait "$page_build" || { tail -30 target/demo-page-build.log >&2; echo "the page's build failed (target/demo-page-build.log)" >&2; exit 1; }
 exec trunk serve --release "$@"

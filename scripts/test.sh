@@ -25,14 +25,14 @@ step() { end_step; current="$*" step_started=$SECONDS; echo; echo "== $*"; }
 step "tools (scripts/setup.sh --browser)"
 scripts/setup.sh --browser
 
-step "native tests (core and CLI)"
-cargo test --release
+step "native tests (core and CLI; the model on wgpu over Mesa's software Vulkan)"
+# One build for all: with `wgpu` on for every test, Burn is not built a second time for
+# tests/wgpu_native.rs alone.
+cargo test --release --features wgpu
 step "lints"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets -- -D warnings
-step "the model on wgpu, natively, on Mesa's software Vulkan"
-cargo test --release --features wgpu --test wgpu_native
 step "the page's engine in headless Chromium (CPU and WebGPU)"
 # WebGPU on SwiftShader compiles its shaders on the CPU: a test can take a minute.
 CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --release -p nl2py-web --target wasm32-unknown-unknown
