@@ -38,5 +38,5 @@ step "the page's engine in headless Chromium (CPU and WebGPU)"
 CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --release -p nl2py-web --target wasm32-unknown-unknown
 step "the page, built and driven end to end"
 trunk build --release
-cargo test --release --test page -- --ignored
+cargo test --release --features wgpu --test page -- --ignored  # the features of the first step: no rebuild
 echo "all tests passed"

@@ -58,6 +58,42 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     let address = browser.script("return location.hash;");
     assert!(address.as_str().unwrap().contains("search=greedy&max=200&view=heatmap&layer=0"), "{address}");
 
+    // Every generated token is a button shaded by how sure the model was of it; clicking one
+    // lists what else it offered, and picking one of those generates again from there.
+    let tokens = report["generation"]["tokens"].as_array().unwrap();
+    let expected: Vec<&str> = tokens
+        .iter()
+        .map(|token| match token["probability"].as_f64().unwrap() {
+            p if p < 0.3 => "token doubtful",
+            p if p < 0.6 => "token unsure",
+            _ => "token",
+        })
+        .collect();
+    let shading =
+        browser.script("return [...document.querySelectorAll('#tokens button')].map(b => b.className);");
+    assert_eq!(shading, json!(expected));
+    let (at, choice) = tokens
+        .iter()
+        .enumerate()
+        .find_map(|(at, token)| {
+            let other = token["alternatives"].as_array()?.iter().find(|a| a["id"] != token["id"])?;
+            Some((at, other["id"].clone()))
+        })
+        .expect("no token with an alternative");
+    browser.click(&format!("#tokens button[data-at='{at}']"));
+    assert!(browser.count("#alternatives button") > 0, "no alternatives shown");
+    let before = browser.script("return window.nl2py;");
+    browser.click("#alternatives button");
+    let forced = browser.wait(300, "the generation from the alternative", |b| {
+        Some(b.script("return window.nl2py;")).filter(|now| now != &before)
+    });
+    let (old_ids, new_ids) =
+        (report["generation"]["ids"].as_array().unwrap(), forced["generation"]["ids"].as_array().unwrap());
+    assert_eq!(new_ids[..at], old_ids[..at], "the tokens before the picked one changed");
+    assert_eq!(new_ids[at], choice, "the picked token is not in the new code");
+    let address = browser.script("return location.hash;");
+    assert!(address.as_str().unwrap().contains("prefix="), "{address}");
+
     // The Content-Security-Policy lets the page run (above) and stops an injected inline script.
     let injected = browser.script(
         "const s = document.createElement('script'); s.textContent = 'window.injected = 1';
@@ -68,7 +104,7 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     // Markup in a quoted span reaches the code and a graph label whole: it must stay text. Empty
     // prompts get a hint, and the page goes on working.
     let markup = "<img src=x onerror=alert(1)>";
-    let hostile = browser.generate(&format!("print '{markup}'"), &report);
+    let hostile = browser.generate(&format!("print '{markup}'"), &forced);
     let code = hostile["generation"]["code"].as_str().unwrap();
     assert!(code.contains(markup), "the model left the span out of its code, pick another prompt: {code}");
     assert_eq!(browser.count("img"), 0, "markup became an element");

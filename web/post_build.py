@@ -6,6 +6,8 @@
   itself) and a version that changes with their contents (web/sw.js).
 - index.html: the Content-Security-Policy's 'inline-scripts' placeholder becomes the SHA-256 of
   each inline script trunk wrote (its start-up script), so that no other inline script runs.
+- The page's wasm must hold 128-bit SIMD code (functions with v128 locals), or the build fails:
+  without `-C target-feature=+simd128` (.cargo/config.toml) Flex's kernels run scalar.
 """
 
 import base64
@@ -57,6 +59,47 @@ def write_service_worker() -> None:
     worker.write_text(source.replace("/* VERSION */", version))
 
 
+def uleb128(data: bytes, at: int) -> tuple[int, int]:
+    """The unsigned LEB128 number at `at`, and where the next field starts."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def functions_with_v128_locals(wasm: bytes) -> int:
+    """Counts the code section's function bodies that declare a local of type v128 (0x7B)."""
+    at, found = 8, 0  # after the magic and version
+    while at < len(wasm):
+        section = wasm[at]
+        size, at = uleb128(wasm, at + 1)
+        if section == 10:  # code: count, then per body its size and its local declarations
+            bodies, body = uleb128(wasm, at)
+            for _ in range(bodies):
+                length, start = uleb128(wasm, body)
+                declarations, field = uleb128(wasm, start)
+                types = []
+                for _ in range(declarations):
+                    _, field = uleb128(wasm, field)  # how many locals of this type
+                    types.append(wasm[field])
+                    field += 1
+                found += 0x7B in types
+                body = start + length
+        at += size
+    return found
+
+
+def check_simd() -> None:
+    for wasm in site.glob("*.wasm"):
+        if functions_with_v128_locals(wasm.read_bytes()) == 0:
+            sys.exit(f"post_build: {wasm.name} has no SIMD code: build it with -C target-feature=+simd128")
+
+
+check_simd()
 write_manifest()
 hash_inline_scripts()  # before the worker lists index.html: its version covers the final page
 write_service_worker()
