@@ -583,19 +583,15 @@ struct Reading {
 /// (the earlier-ranked on a tie); the best whole when there is none. An answer that ended on its
 /// own is never cut: what fails to parse in it may be early, and cutting there would lose most of it.
 fn choose(
-    ranked: Vec<Hypothesis>,
+    mut ranked: Vec<Hypothesis>,
     prefer_parseable: bool,
     newline: usize,
     max_tokens: usize,
     parses: impl Fn(&[usize]) -> bool,
 ) -> (Hypothesis, bool) {
-    let mut ranked = ranked.into_iter();
-    let first = ranked.next().expect("a search returns at least one hypothesis");
-    if !prefer_parseable || parses(&first.ids) {
-        return (first, false);
-    }
-    let mut ranked: Vec<Hypothesis> = std::iter::once(first).chain(ranked).collect();
-    if let Some(pick) = ranked.iter().position(|h| parses(&h.ids)) {
+    assert!(!ranked.is_empty(), "a search returns at least one hypothesis");
+    let pick = if prefer_parseable { ranked.iter().position(|h| parses(&h.ids)) } else { Some(0) };
+    if let Some(pick) = pick {
         return (ranked.swap_remove(pick), false);
     }
     let longest_start = |h: &Hypothesis| {
