@@ -28,15 +28,7 @@ fn translator(d_model: usize) -> Translator {
         .with_encoder_layers(1)
         .with_decoder_layers(1);
     let device = Device::flex();
-    Translator {
-        model: config.init(&device),
-        config,
-        prompt_vocab: vocab.clone(),
-        code_vocab: vocab,
-        slots: true,
-        index: None,
-        device,
-    }
+    Translator::new(config.init(&device), config, vocab.clone(), vocab, true, None, device).unwrap()
 }
 
 /// Asserts that `load` refuses `bytes` with a message containing `expected`.

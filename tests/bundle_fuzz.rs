@@ -58,15 +58,7 @@ fn translator(d_model: usize, max_example_len: Option<usize>) -> Translator {
         index
     });
     let device = Device::flex();
-    Translator {
-        model: config.init(&device),
-        config,
-        prompt_vocab: vocab.clone(),
-        code_vocab: vocab,
-        slots: true,
-        index,
-        device,
-    }
+    Translator::new(config.init(&device), config, vocab.clone(), vocab, true, index, device).unwrap()
 }
 
 /// Flips bits, cuts, inserts or overwrites a run of `bytes` (not empty); positions fall in the

@@ -7,17 +7,9 @@
 
 mod webdriver;
 
+use nl2py::decode::SPEED_PROMPTS;
 use serde_json::Value;
 use webdriver::{Browser, StaticServer, dist};
-
-const PROMPTS: &[&str] = &[
-    "write a python program to print the fibonacci sequence",
-    "write a function to check if a number is prime",
-    "sort list `d` by value",
-    "write a python program to find the sum of natural numbers",
-    "read a file line by line and print each line",
-    "write a function that returns the factorial of a number",
-];
 
 #[test]
 #[ignore = "benchmark: needs `trunk build --release` and Chromium"]
@@ -36,7 +28,7 @@ fn page_speed() {
         // One warm-up generation compiles kernels (WebGPU shaders) and fills caches.
         let mut last = browser.generate("add two numbers", &Value::Null);
         let (mut tokens, mut ms, mut first) = (0.0, 0.0, Vec::new());
-        for prompt in PROMPTS {
+        for prompt in SPEED_PROMPTS {
             last = browser.generate(prompt, &last);
             tokens += last["tokens"].as_f64().unwrap();
             ms += last["total_ms"].as_f64().unwrap();
@@ -51,7 +43,7 @@ fn page_speed() {
             tokens,
             ms,
             tokens / (ms / 1000.0),
-            PROMPTS.len()
+            SPEED_PROMPTS.len()
         );
     }
 }

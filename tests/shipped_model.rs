@@ -3,10 +3,11 @@
 //! parses, sure of each token, no special token written out, and each token's probability and
 //! alternatives.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use nl2py::bundle;
 use nl2py::decode::{GenerateOptions, Search, Translator};
 use nl2py::metrics::{is_valid_python, leaks_special_token};
+use nl2py::model::{CpuDecoder, EncoderInput, Seq2Seq, Storage};
 
 fn shipped() -> Translator {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/model/default.nl2py");
@@ -114,4 +115,49 @@ fn a_wider_beam_finds_an_answer_that_parses() {
     assert!(!is_valid_python(&best_of_first), "the first beam found parsing code: pick another prompt");
     let code = generate(&translator, prompt, &GenerateOptions::default());
     assert!(is_valid_python(&code) && code.len() < best_of_first.len(), "{code}");
+}
+
+/// Generation on the CPU runs on the CPU decoder: step by step it gives Burn's logits, with float
+/// weights (natively) and with the bundle's 8-bit blocks kept (as in wasm), and so the same
+/// answers as Burn's own step.
+#[test]
+fn the_cpu_decoder_steps_as_burns_model_does() {
+    let translator = shipped();
+    assert!(translator.cpu_decoder().is_some(), "on the CPU, generation steps run on the CPU decoder");
+    let (model, device) = (&translator.model, &translator.device);
+    for storage in [Storage::Float, Storage::KeepInt8] {
+        let decoder = CpuDecoder::with_storage(model, storage).unwrap();
+        assert_eq!(
+            decoder.is_int8(),
+            storage == Storage::KeepInt8,
+            "the int8 bundle's weights are 8-bit blocks"
+        );
+        compare_steps(model, &decoder, device);
+    }
+    let burn = translator.clone().without_cpu_decoder();
+    for search in [Search::Greedy, Search::DEFAULT] {
+        let options = GenerateOptions { search, ..GenerateOptions::default() };
+        for prompt in HARD_PROMPTS {
+            let (a, b) = (generate(&translator, prompt, &options), generate(&burn, prompt, &options));
+            assert_eq!(a, b, "{prompt} ({search:?})");
+        }
+    }
+}
+
+/// Steps `decoder` and Burn's `model` side by side over two rows and compares their logits.
+fn compare_steps(model: &Seq2Seq, decoder: &CpuDecoder, device: &Device) {
+    let ints = |ids: Vec<i64>, rows: usize| {
+        let columns = ids.len() / rows;
+        Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, columns]), device)
+    };
+    let input = EncoderInput::new(ints(vec![10, 20, 30, 40, 50, 60, 70, 0], 2));
+    let mut state = model.start(model.encode(&input));
+    let mut cpu_state = decoder.start(&state).unwrap();
+    for (t, last) in [[1, 1], [15, 200], [42, 42], [7, 4000]].into_iter().enumerate() {
+        let step = model.step(&mut state, ints(last.map(|id| id as i64).to_vec(), 2));
+        let expected: Vec<f32> = step.logits.into_data().try_into_vec().unwrap();
+        let (logits, _) = decoder.step(&mut cpu_state, &last, false);
+        let largest = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(largest < 1e-4, "int8={}, step {t}: logits differ by up to {largest}", decoder.is_int8());
+    }
 }

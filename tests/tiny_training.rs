@@ -52,15 +52,10 @@ fn trained() -> (Translator, Vec<(String, String)>) {
         }
     }
     assert!(last < 0.05, "the tiny model did not learn its six pairs: loss {last}");
-    let translator = Translator {
-        model: burn::module::Module::valid(&model),
-        config,
-        prompt_vocab: prepared.prompt_vocab,
-        code_vocab: prepared.code_vocab,
-        slots: true,
-        index: None,
-        device,
-    };
+    let model = burn::module::Module::valid(&model);
+    let translator =
+        Translator::new(model, config, prepared.prompt_vocab, prepared.code_vocab, true, None, device)
+            .unwrap();
     let pairs = examples.iter().map(|e| (e.prompt.clone(), e.snippet.clone())).collect();
     (translator, pairs)
 }

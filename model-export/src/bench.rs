@@ -1,31 +1,43 @@
-//! `nl2py bench`: speed of the default model on this machine (a benchmark, never a test):
-//! training step time and target tokens/s on a fixed batch, and generation latency and
-//! tokens/s (greedy with the cache, greedy recomputing the prefix, beam 4).
+//! `nl2py bench`: speed on this machine (a benchmark, never a test). Training: step time and
+//! target tokens/s of the default-size model on a fixed batch. Generation: the shipped model
+//! (or `--model`) on everyday prompts through the same search the CLI and the page run, greedy
+//! and the default beam, with the CPU decoder and with Burn's own step; tokens/s counts generated
+//! tokens over the whole time, as the page reports it.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use clap::builder::TypedValueParser;
+use nl2py::bundle;
 use nl2py::data::batch::{Batch, EncodedExample};
-use nl2py::model::{EncoderInput, Seq2Seq, Seq2SeqConfig};
+use nl2py::decode::{GenerateOptions, SPEED_PROMPTS, Search, Translator, Watch};
+use nl2py::model::{CpuDecoder, EncoderInput, Seq2Seq, Seq2SeqConfig};
 use nl2py::text::prompt::Slots;
 use nl2py::train::loss;
 use serde::Serialize;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, default_value_t = 32)]
+    /// Training batch size.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     batch: usize,
     /// Prompt and code length of the training batch.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(2..).map(usize::from))]
     length: usize,
-    #[arg(long, default_value_t = 5)]
+    /// Training steps timed (after one to warm up).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     steps: usize,
-    /// Tokens generated per generation measurement.
-    #[arg(long, default_value_t = 64)]
+    /// The model generation is timed on.
+    #[arg(long, default_value = "model/default.nl2py")]
+    model: PathBuf,
+    /// Most tokens a generation may produce (the page benchmark's limit).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096).map(usize::from))]
     tokens: usize,
-    #[arg(long, default_value_t = 5000)]
+    /// Vocabulary size of the training benchmark's model.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(5..=1_000_000).map(|v| v as usize))]
     vocab: usize,
     #[arg(long, default_value_t = 0.1)]
     label_smoothing: f32,
@@ -44,20 +56,104 @@ struct Report {
     optimizer_ms: f64,
     train_target_tokens_per_s: f64,
     encoder_forward_backward_ms: f64,
-    greedy_first_token_ms: f64,
-    greedy_tokens_per_s: f64,
-    greedy_no_cache_tokens_per_s: f64,
-    /// Greedy decoding of four rows at once, the batch shape a beam of 4 steps with.
-    four_rows_tokens_per_s: f64,
+    /// The CPU decoder kept the bundle's 8-bit weights.
+    cpu_decoder_int8: bool,
+    /// One decoder step of the shipped model alone, 1 and 4 rows, CPU decoder then Burn's step.
+    step_microseconds: Vec<StepSpeed>,
+    /// Generation with the CPU decoder, then with Burn's step, each greedy and the default search.
+    generation: Vec<GenerationSpeed>,
+}
+
+#[derive(Serialize)]
+struct GenerationSpeed {
+    decoder: &'static str,
+    search: &'static str,
+    prompts: usize,
+    tokens: usize,
+    /// Median over the prompts: from the call to the first token's step.
+    first_token_ms: f64,
+    tokens_per_s: f64,
+}
+
+#[derive(Serialize)]
+struct StepSpeed {
+    decoder: &'static str,
+    rows: usize,
+    microseconds: f64,
+}
+
+/// Median time of one decoder step over `steps` steps from `<bos>` on a 12-token prompt, each
+/// read back to the CPU as a search reads it.
+fn time_steps(model: &Seq2Seq, rows: usize, cpu: bool, steps: usize) -> anyhow::Result<f64> {
+    let device = Device::flex();
+    let ids: Vec<i64> = (0..rows * 12).map(|i| 4 + (i as i64 * 37) % 200).collect();
+    let prompt = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, 12]), &device);
+    let mut state = model.start(model.encode(&EncoderInput::new(prompt)));
+    let decoder = CpuDecoder::new(model)?;
+    let mut cpu_state = decoder.start(&state)?;
+    let mut times = Vec::with_capacity(steps);
+    for t in 0..steps {
+        let last: Vec<usize> = (0..rows).map(|r| 4 + (t * 13 + r) % 100).collect();
+        let start = Instant::now();
+        if cpu {
+            let _ = decoder.step(&mut cpu_state, &last, false);
+        } else {
+            let ids: Vec<i64> = last.iter().map(|&i| i as i64).collect();
+            let last = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, 1]), &device);
+            let logits: Vec<f32> = model.step(&mut state, last).logits.into_data().try_into_vec()?;
+            std::hint::black_box(logits);
+        }
+        times.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(median(times))
+}
+
+/// Notes when the first step of a generation is done.
+struct FirstStep {
+    start: Instant,
+    at: Option<f64>,
+}
+
+impl Watch for FirstStep {
+    async fn step(&mut self, _best: &[usize]) -> bool {
+        self.at.get_or_insert_with(|| self.start.elapsed().as_secs_f64() * 1e3);
+        true
+    }
+}
+
+/// Generates for every speed prompt once to warm up, then times a second round.
+fn time_generation(
+    translator: &Translator,
+    decoder: &'static str,
+    search: (&'static str, Search),
+    max_tokens: usize,
+) -> anyhow::Result<GenerationSpeed> {
+    let options = GenerateOptions { search: search.1, max_tokens, ..GenerateOptions::default() };
+    let (mut tokens, mut seconds, mut first) = (0, 0.0, Vec::new());
+    for round in 0..2 {
+        for prompt in SPEED_PROMPTS {
+            let mut watch = FirstStep { start: Instant::now(), at: None };
+            let generation = pollster::block_on(translator.generate_watched(prompt, &options, &mut watch))?;
+            if round == 1 {
+                seconds += watch.start.elapsed().as_secs_f64();
+                tokens += generation.ids.len();
+                first.push(watch.at.unwrap_or(f64::NAN));
+            }
+        }
+    }
+    Ok(GenerationSpeed {
+        decoder,
+        search: search.0,
+        prompts: SPEED_PROMPTS.len(),
+        tokens,
+        first_token_ms: median(first),
+        tokens_per_s: tokens as f64 / seconds,
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn random_ids(rows: usize, cols: usize, vocab: usize, device: &Device) -> Tensor<2, Int> {
-    Tensor::<2>::random([rows, cols], Distribution::Uniform(4.0, vocab as f64 - 1.0), device).int()
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -109,39 +205,23 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     encoder_ms.remove(0);
 
-    let model = model.valid();
-    let prompt = random_ids(1, 12, args.vocab, &device);
-    let generate = |rows: usize, cached: bool| -> (f64, f64) {
-        let prompt = prompt.clone().repeat_dim(0, rows);
-        let start = Instant::now();
-        let mut first = 0.0;
-        let memory = model.encode(&EncoderInput::new(prompt.clone()));
-        let mut state = model.start(memory.clone());
-        let mut prefix = Tensor::<2, Int>::ones([rows, 1], &device);
-        for t in 0..args.tokens {
-            let next = if cached {
-                let last = prefix.clone().slice([0..rows, t..t + 1]);
-                model.step(&mut state, last).logits.argmax(1)
-            } else {
-                let mut fresh = model.start(memory.clone());
-                let (logits, _) = model.decode(&mut fresh, prefix.clone());
-                let [_, length, vocab] = logits.dims();
-                logits.slice([0..rows, length - 1..length]).reshape([rows, vocab]).argmax(1)
-            };
-            // Read back each step, as a search does to choose the next token.
-            let _: Vec<i64> = next.clone().into_data().try_into_vec_as().expect("ints");
-            if t == 0 {
-                first = start.elapsed().as_secs_f64() * 1e3;
-            }
-            prefix = Tensor::cat(vec![prefix, next], 1);
+    let bytes = std::fs::read(&args.model).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let cpu = bundle::load(&bytes, &device)?;
+    let burn = cpu.clone().without_cpu_decoder();
+    let mut step_microseconds = Vec::new();
+    for (name, cpu_step) in [("CPU decoder", true), ("Burn step", false)] {
+        for rows in [1, 4] {
+            let microseconds = time_steps(&cpu.model, rows, cpu_step, args.tokens)?;
+            step_microseconds.push(StepSpeed { decoder: name, rows, microseconds });
         }
-        (first, args.tokens as f64 / start.elapsed().as_secs_f64())
-    };
-    generate(1, true);
-    let (greedy_first_token_ms, greedy_tokens_per_s) = generate(1, true);
-    let (_, greedy_no_cache_tokens_per_s) = generate(1, false);
-    // Four rows a step, as a beam of 4 advances; tokens/s counts output tokens (one per step).
-    let (_, four_rows_tokens_per_s) = generate(4, true);
+    }
+    let searches = [("greedy", Search::Greedy), ("default (beam 4)", Search::DEFAULT)];
+    let mut generation = Vec::new();
+    for (name, translator) in [("CPU decoder", &cpu), ("Burn step", &burn)] {
+        for search in searches {
+            generation.push(time_generation(translator, name, search, args.tokens)?);
+        }
+    }
 
     let report = Report {
         threads: available_threads(),
@@ -152,10 +232,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         optimizer_ms,
         train_target_tokens_per_s: (args.batch * args.length) as f64 / (train_step_ms / 1e3),
         encoder_forward_backward_ms: median(encoder_ms),
-        greedy_first_token_ms,
-        greedy_tokens_per_s,
-        greedy_no_cache_tokens_per_s,
-        four_rows_tokens_per_s,
+        cpu_decoder_int8: cpu.cpu_decoder().is_some_and(|d| d.is_int8()),
+        step_microseconds,
+        generation,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -173,14 +252,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             report.encoder_forward_backward_ms
         );
         println!(
-            "generation ({} tokens): first token {:.1} ms, greedy {:.0} tok/s with cache, {:.0} tok/s recomputing the prefix ({:.1}× from the cache), 4 rows at once {:.0} tok/s",
+            "generation, {} ({} prompts, at most {} tokens each; CPU decoder weights {}):",
+            args.model.display(),
+            SPEED_PROMPTS.len(),
             args.tokens,
-            report.greedy_first_token_ms,
-            report.greedy_tokens_per_s,
-            report.greedy_no_cache_tokens_per_s,
-            report.greedy_tokens_per_s / report.greedy_no_cache_tokens_per_s,
-            report.four_rows_tokens_per_s
+            if report.cpu_decoder_int8 { "int8" } else { "f32" }
         );
+        for s in &report.step_microseconds {
+            println!("  one step, {:<12} {} row(s): {:>6.0} µs", s.decoder, s.rows, s.microseconds);
+        }
+        for g in &report.generation {
+            println!(
+                "  {:<12} {:<17} first token {:>5.1} ms, {:>5} tokens, {:>6.0} tokens/s",
+                g.decoder, g.search, g.first_token_ms, g.tokens, g.tokens_per_s
+            );
+        }
     }
     Ok(())
 }

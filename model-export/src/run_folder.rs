@@ -97,18 +97,13 @@ pub fn load_average(run: &Path, count: usize, device: &Device) -> anyhow::Result
 pub fn translator(run_file: &RunFile, model: Seq2Seq, device: &Device) -> anyhow::Result<Translator> {
     let config = run_file.training.model.clone();
     let code_vocab = read_vocab(&run_file.data, "code")?;
-    Ok(Translator {
-        model,
-        index: match config.max_example_len {
-            Some(_) => read_index(&run_file.data, &code_vocab)?,
-            None => None,
-        },
-        config,
-        prompt_vocab: read_vocab(&run_file.data, "prompt")?,
-        slots: read_config(&run_file.data)?.slots,
-        code_vocab,
-        device: device.clone(),
-    })
+    let index = match config.max_example_len {
+        Some(_) => read_index(&run_file.data, &code_vocab)?,
+        None => None,
+    };
+    let prompt_vocab = read_vocab(&run_file.data, "prompt")?;
+    let slots = read_config(&run_file.data)?.slots;
+    Ok(Translator::new(model, config, prompt_vocab, code_vocab, slots, index, device.clone())?)
 }
 
 #[cfg(test)]

@@ -222,15 +222,15 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
     let tensors = store.get_all_tensors().map_err(|e| bundle_error(format!("unreadable weights: {e}")))?;
     checks::check_weights(&model, tensors)?;
     model.load_from(&mut store).map_err(|e| bundle_error(format!("weights do not fit the model: {e}")))?;
-    Ok(Translator {
+    Translator::new(
         model,
-        config: header.config,
-        prompt_vocab: header.prompt_vocab,
-        code_vocab: header.code_vocab,
-        slots: header.slots,
+        header.config,
+        header.prompt_vocab,
+        header.code_vocab,
+        header.slots,
         index,
-        device: device.clone(),
-    })
+        device.clone(),
+    )
 }
 
 #[cfg(test)]
@@ -270,15 +270,7 @@ mod tests {
             index
         });
         let device = Device::flex();
-        Translator {
-            model: config.init(&device),
-            config,
-            prompt_vocab: vocab.clone(),
-            code_vocab: vocab,
-            slots: true,
-            index,
-            device,
-        }
+        Translator::new(config.init(&device), config, vocab.clone(), vocab, true, index, device).unwrap()
     }
 
     /// Bundle bytes of these parts at format `version`, with the header's length and the checksum.

@@ -1,11 +1,10 @@
 //! Beam search: the `width` best partial outputs advance together as one batch.
 
 use super::rules::{Choice, Rules, Track};
-use super::{Hypothesis, Watch, step_rows};
+use super::stepper::Stepper;
+use super::{Hypothesis, Watch};
 use crate::Result;
-use crate::model::{DecoderState, Seq2Seq};
 use crate::text::vocab::{BOS_ID, EOS_ID};
-use burn::tensor::Device;
 
 pub(crate) struct BeamSearch {
     pub width: usize,
@@ -30,9 +29,7 @@ impl BeamSearch {
     /// search.
     pub async fn run(
         &self,
-        model: &Seq2Seq,
-        mut state: DecoderState,
-        device: &Device,
+        mut decoder: Stepper<'_>,
         attention: bool,
         rules: &Rules<'_>,
         watch: &mut impl Watch,
@@ -44,7 +41,7 @@ impl BeamSearch {
         for step in 0..self.max_tokens {
             let last: Vec<usize> =
                 live.iter().map(|l| l.hypothesis.ids.last().copied().unwrap_or(BOS_ID)).collect();
-            let (mut log_probs, weights) = step_rows(model, &mut state, &last, device, attention).await?;
+            let (mut log_probs, weights) = decoder.step(&last, attention).await?;
             let vocab = log_probs.len() / live.len();
             let per_row = weights.len() / live.len();
             // The best `2 · width` continuations over all rows: enough to fill the beam even if
@@ -103,7 +100,7 @@ impl BeamSearch {
                 stopped = true;
                 break;
             }
-            state = state.select(&rows);
+            decoder = decoder.select(&rows);
             live = next;
         }
         if finished.is_empty() {
@@ -116,12 +113,12 @@ impl BeamSearch {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Int, Tensor, TensorData};
+    use burn::tensor::{Device, Int, Tensor, TensorData};
     use pollster::block_on;
 
     use super::*;
     use crate::decode::greedy_batch;
-    use crate::model::{EncoderInput, Seq2SeqConfig};
+    use crate::model::{DecoderState, EncoderInput, Seq2Seq, Seq2SeqConfig};
 
     /// A one-layer model whose code tokens, besides the specials [`Rules::free`] rules out
     /// (`<pad>`, `<bos>`, `<unk>`), are `<eos>` and 4 to `code_vocab − 1`.
@@ -143,12 +140,22 @@ mod tests {
 
     fn beam(model: &Seq2Seq, input: &EncoderInput, width: usize, max_tokens: usize) -> Vec<Hypothesis> {
         let search = BeamSearch { width, length_penalty: 2.0, max_tokens, prompt: 0 };
-        let state = model.start(model.encode(input));
-        let (ranked, stopped) =
-            block_on(search.run(model, state, &input.prompt.device(), false, &Rules::free(), &mut ()))
-                .unwrap();
+        let device = input.prompt.device();
+        let decoder = Stepper::Burn { model, state: model.start(model.encode(input)), device: &device };
+        let (ranked, stopped) = block_on(search.run(decoder, false, &Rules::free(), &mut ())).unwrap();
         assert!(!stopped, "nothing watches the search");
         ranked
+    }
+
+    /// Log-probabilities of the next token after `last`, advancing `state`.
+    fn log_probs(model: &Seq2Seq, state: &mut DecoderState, last: usize) -> Vec<f32> {
+        let device = Device::flex();
+        let mut decoder = Stepper::Burn { model, state: state.clone(), device: &device };
+        let (row, _) = block_on(decoder.step(&[last], false)).unwrap();
+        if let Stepper::Burn { state: stepped, .. } = decoder {
+            *state = stepped;
+        }
+        row
     }
 
     /// Every output of at most `max_tokens` tokens, ended by `<eos>` or cut there, with its
@@ -159,13 +166,12 @@ mod tests {
         input: &EncoderInput,
         max_tokens: usize,
     ) -> Vec<(Vec<usize>, f32)> {
-        let device = input.prompt.device();
         let allowed: Vec<usize> = std::iter::once(EOS_ID).chain(4..code_vocab).collect();
         let mut open = vec![(Vec::new(), 0.0, model.start(model.encode(input)))];
         let mut outputs = Vec::new();
         while let Some((ids, log_prob, mut state)) = open.pop() {
             let last = ids.last().copied().unwrap_or(BOS_ID);
-            let (row, _) = block_on(step_rows(model, &mut state, &[last], &device, false)).unwrap();
+            let row = log_probs(model, &mut state, last);
             for &token in &allowed {
                 let mut next: Vec<usize> = ids.clone();
                 if token != EOS_ID {
@@ -215,7 +221,7 @@ mod tests {
         let model = model(code_vocab, &device);
         let input = prompts(&[[5, 6, 7]], &device);
         let mut state = model.start(model.encode(&input));
-        let (first, _) = block_on(step_rows(&model, &mut state, &[BOS_ID], &device, false)).unwrap();
+        let first = log_probs(&model, &mut state, BOS_ID);
         let mut likeliest: Vec<usize> = (4..code_vocab).collect();
         likeliest.sort_by(|&a, &b| first[b].total_cmp(&first[a]));
         likeliest.truncate(width);

@@ -9,15 +9,20 @@ mod beam;
 mod grammar;
 mod rules;
 mod sample;
+mod stepper;
 
 pub use rules::RepeatLimit;
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use stepper::Stepper;
+
+use std::sync::Arc;
+
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch::encoder_input;
 use crate::metrics::is_valid_python;
-use crate::model::{DecoderState, EncoderInput, Seq2Seq, Seq2SeqConfig};
+use crate::model::{CpuDecoder, EncoderInput, Seq2Seq, Seq2SeqConfig};
 use crate::retrieve::{Hit, Index};
 use crate::text::vocab::{UNK_ID, Vocab};
 use crate::text::{code, prompt};
@@ -140,6 +145,17 @@ impl GenerateOptions {
         Ok(())
     }
 }
+
+/// Everyday prompts outside the data sets, on which `nl2py bench` and the page benchmark
+/// (`tests/page_speed.rs`) time generation.
+pub const SPEED_PROMPTS: &[&str] = &[
+    "write a python program to print the fibonacci sequence",
+    "write a function to check if a number is prime",
+    "sort list `d` by value",
+    "write a python program to find the sum of natural numbers",
+    "read a file line by line and print each line",
+    "write a function that returns the factorial of a number",
+];
 
 /// A generated token's probability and the tokens the model rated highest at its place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +286,8 @@ pub struct Translator {
     /// The retrieval index for a model that reads retrieved examples.
     pub index: Option<Index>,
     pub device: Device,
+    /// The decoder's weights for [`CpuDecoder`] steps, when the model is on the CPU (Flex).
+    cpu_decoder: Option<Arc<CpuDecoder>>,
 }
 
 /// A hypothesis of any search.
@@ -298,31 +316,43 @@ pub(crate) fn log_softmax_rows(logits: &mut [f32], vocab: usize) {
     }
 }
 
-/// One step for every live row: log-probabilities `[rows × vocab]` and, when asked, the
-/// cross-attention `[rows][layer][head][source]`.
-pub(crate) async fn step_rows(
-    model: &Seq2Seq,
-    state: &mut DecoderState,
-    last: &[usize],
-    device: &Device,
-    attention: bool,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let ids: Vec<i64> = last.iter().map(|&i| i as i64).collect();
-    let last = Tensor::<2, Int>::from_data(TensorData::new(ids, [last.len(), 1]), device);
-    let step = model.step(state, last);
-    let [_, vocab] = step.logits.dims();
-    let mut log_probs = read_floats(step.logits).await?;
-    log_softmax_rows(&mut log_probs, vocab);
-    let weights = if attention {
-        // [rows, heads, 1, source] per layer → [rows, layers·heads, 1, source]: one read.
-        read_floats(Tensor::cat(step.cross_attention, 1)).await?
-    } else {
-        Vec::new()
-    };
-    Ok((log_probs, weights))
-}
-
 impl Translator {
+    /// A translator of `model` on `device`. On the CPU (Flex), generation steps run on
+    /// [`CpuDecoder`] over the decoder's weights read out here once.
+    pub fn new(
+        model: Seq2Seq,
+        config: Seq2SeqConfig,
+        prompt_vocab: Vocab,
+        code_vocab: Vocab,
+        slots: bool,
+        index: Option<Index>,
+        device: Device,
+    ) -> Result<Self> {
+        let cpu_decoder =
+            (device == Device::flex()).then(|| CpuDecoder::new(&model).map(Arc::new)).transpose()?;
+        Ok(Translator { model, config, prompt_vocab, code_vocab, slots, index, device, cpu_decoder })
+    }
+
+    /// The same translator stepping Burn's model on the CPU too (the reference the CPU decoder
+    /// is measured and checked against).
+    pub fn without_cpu_decoder(self) -> Self {
+        Translator { cpu_decoder: None, ..self }
+    }
+
+    /// The [`CpuDecoder`] generation steps run on, if any.
+    pub fn cpu_decoder(&self) -> Option<&CpuDecoder> {
+        self.cpu_decoder.as_deref()
+    }
+
+    /// Encodes `input` and readies the decoder for its first step.
+    fn start(&self, input: &EncoderInput) -> Result<Stepper<'_>> {
+        let state = self.model.start(self.model.encode(input));
+        Ok(match &self.cpu_decoder {
+            Some(decoder) => Stepper::Cpu { state: decoder.start(&state)?, decoder },
+            None => Stepper::Burn { model: &self.model, state, device: &self.device },
+        })
+    }
+
     /// The prompt as this model reads it: with slots or without, as it was trained.
     pub fn tokenize_prompt(&self, text: &str) -> prompt::Prompt {
         if self.slots { prompt::tokenize(text) } else { prompt::tokenize_without_slots(text) }
@@ -402,7 +432,7 @@ impl Translator {
         match options.search {
             Search::Greedy | Search::Sample { .. } if !ready.is_empty() => {
                 let (input, memory_width) = self.encoder_input(&ready);
-                let state = self.model.start(self.model.encode(&input));
+                let stepper = self.start(&input)?;
                 let samplers = (0..ready.len() as u64)
                     .map(|row| match options.search {
                         Search::Sample { temperature, top_k, top_p, seed } => {
@@ -411,27 +441,16 @@ impl Translator {
                         _ => sample::Sampler::greedy(),
                     })
                     .collect();
-                let found = sample::run(
-                    &self.model,
-                    state,
-                    &self.device,
-                    max_tokens,
-                    options.attention,
-                    samplers,
-                    &rules,
-                    watch,
-                )
-                .await?;
+                let found =
+                    sample::run(stepper, max_tokens, options.attention, samplers, &rules, watch).await?;
                 answers.extend(found.into_iter().map(|h| (h, memory_width, false)));
             }
             Search::Beam { width, length_penalty } => {
                 for (prompt, reading) in ready.iter().enumerate() {
                     let (input, memory_width) = self.encoder_input(&[reading]);
-                    let state = self.model.start(self.model.encode(&input));
                     let search = beam::BeamSearch { width, length_penalty, max_tokens, prompt };
-                    let (mut ranked, stopped) = search
-                        .run(&self.model, state, &self.device, options.attention, &rules, watch)
-                        .await?;
+                    let (mut ranked, stopped) =
+                        search.run(self.start(&input)?, options.attention, &rules, watch).await?;
                     let parses = |ids: &[usize]| self.parses(ids, &reading.prompt.slots);
                     // When no answer parses, a beam four times as wide mostly holds one (unless the
                     // watch stopped the search: what it stopped at is the answer).
@@ -441,10 +460,8 @@ impl Translator {
                         && !ranked.iter().any(|h| parses(&h.ids))
                     {
                         let wider = beam::BeamSearch { width: (4 * width).min(MAX_BEAM_WIDTH), ..search };
-                        let state = self.model.start(self.model.encode(&input));
-                        (ranked, _) = wider
-                            .run(&self.model, state, &self.device, options.attention, &rules, watch)
-                            .await?;
+                        (ranked, _) =
+                            wider.run(self.start(&input)?, options.attention, &rules, watch).await?;
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);
                     let (best, cut) = choose(ranked, options.prefer_parseable, newline, max_tokens, parses);
@@ -627,11 +644,9 @@ pub async fn greedy_batch(
 ) -> Result<Vec<Vec<usize>>> {
     let [rows, _] = input.prompt.dims();
     let device = input.prompt.device();
-    let state = model.start(model.encode(input));
+    let stepper = Stepper::Burn { model, state: model.start(model.encode(input)), device: &device };
     let samplers = (0..rows).map(|_| sample::Sampler::greedy()).collect();
-    let found =
-        sample::run(model, state, &device, max_tokens, false, samplers, &rules::Rules::free(), &mut ())
-            .await?;
+    let found = sample::run(stepper, max_tokens, false, samplers, &rules::Rules::free(), &mut ()).await?;
     Ok(found.into_iter().map(|h| h.ids).collect())
 }
 

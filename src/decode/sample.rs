@@ -4,11 +4,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::rules::{Choice, Rules, Track};
-use super::{Hypothesis, Watch, step_rows};
+use super::stepper::Stepper;
+use super::{Hypothesis, Watch};
 use crate::Result;
-use crate::model::{DecoderState, Seq2Seq};
 use crate::text::vocab::{BOS_ID, EOS_ID};
-use burn::tensor::Device;
 
 /// Picks the next token from log-probabilities: the best one, or a draw.
 pub(crate) struct Sampler {
@@ -70,11 +69,8 @@ pub(crate) fn argmax(values: &[f32]) -> usize {
 
 /// Greedy decoding or sampling for a batch of rows (prompts) at once; a row leaves the batch at
 /// its `<eos>`. `watch` follows row 0. Returns one hypothesis per row, in order.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
-    model: &Seq2Seq,
-    mut state: DecoderState,
-    device: &Device,
+    mut decoder: Stepper<'_>,
     max_tokens: usize,
     attention: bool,
     samplers: Vec<Sampler>,
@@ -96,7 +92,7 @@ pub(crate) async fn run(
     for _ in 0..max_tokens {
         let last: Vec<usize> =
             live.iter().map(|r| r.hypothesis.ids.last().copied().unwrap_or(BOS_ID)).collect();
-        let (mut log_probs, weights) = step_rows(model, &mut state, &last, device, attention).await?;
+        let (mut log_probs, weights) = decoder.step(&last, attention).await?;
         let vocab = log_probs.len() / live.len();
         let per_row = weights.len() / live.len();
         let mut kept = Vec::with_capacity(live.len());
@@ -129,7 +125,7 @@ pub(crate) async fn run(
             if live.is_empty() {
                 break;
             }
-            state = state.select(&kept);
+            decoder = decoder.select(&kept);
         }
         if let Some(ids) = followed
             && !watch.step(&ids).await

@@ -8,7 +8,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 /// Added to the scores of masked positions before the softmax.
-const MASKED: f32 = -1.0e4;
+pub(super) const MASKED: f32 = -1.0e4;
 
 #[derive(Config, Debug)]
 pub struct AttentionConfig {
@@ -38,12 +38,12 @@ impl AttentionConfig {
 
 #[derive(Module, Debug)]
 pub struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
+    pub(super) query: Linear,
+    pub(super) key: Linear,
+    pub(super) value: Linear,
+    pub(super) output: Linear,
     dropout: Dropout,
-    heads: usize,
+    pub(super) heads: usize,
 }
 
 /// Projected keys and values of an attended sequence.

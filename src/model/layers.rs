@@ -27,8 +27,8 @@ pub struct LayerConfig {
 
 #[derive(Module, Debug)]
 pub struct FeedForward {
-    inner: Linear,
-    outer: Linear,
+    pub(super) inner: Linear,
+    pub(super) outer: Linear,
     dropout: Dropout,
 }
 
@@ -41,9 +41,9 @@ impl FeedForward {
 /// A residual connection around one block, with its layer norm and dropout.
 #[derive(Module, Debug)]
 pub struct Residual {
-    norm: LayerNorm,
+    pub(super) norm: LayerNorm,
     dropout: Dropout,
-    pre_norm: bool,
+    pub(super) pre_norm: bool,
 }
 
 impl Residual {
@@ -120,12 +120,12 @@ impl EncoderLayer {
 
 #[derive(Module, Debug)]
 pub struct DecoderLayer {
-    self_attention: Attention,
-    self_residual: Residual,
-    cross_attention: Attention,
-    cross_residual: Residual,
-    feed_forward: FeedForward,
-    feed_forward_residual: Residual,
+    pub(super) self_attention: Attention,
+    pub(super) self_residual: Residual,
+    pub(super) cross_attention: Attention,
+    pub(super) cross_residual: Residual,
+    pub(super) feed_forward: FeedForward,
+    pub(super) feed_forward_residual: Residual,
 }
 
 impl DecoderLayer {

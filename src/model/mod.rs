@@ -3,10 +3,14 @@
 //! generation (one position a step, reusing the keys and values of earlier steps).
 
 mod attention;
+mod cpu_decoder;
+mod kernels;
 mod layers;
 mod transfer;
 
 pub use attention::KeyValues;
+pub use cpu_decoder::{CpuDecoder, CpuState};
+pub use kernels::Storage;
 pub use transfer::Transfer;
 
 use burn::config::Config;

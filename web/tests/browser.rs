@@ -1,8 +1,9 @@
 //! The page's engine in a real browser (headless Chromium through wasm-bindgen-test-runner and
 //! chromedriver; `scripts/test.sh` sets them up): a small bundle loads and generates on the CPU
-//! backend with attention of the right shape, hostile prompts give code or the refusal due to
-//! them and never a panic, WebGPU gives the CPU's tokens, and the attention views draw what they
-//! should, markup as text.
+//! backend with attention of the right shape, the CPU decoder's simd128 steps give Burn's logits
+//! with float and 8-bit weights, hostile prompts give code or the refusal due to them and never a
+//! panic, WebGPU gives the CPU's tokens, and the attention views draw what they should, markup as
+//! text.
 
 use nl2py::Error;
 use nl2py::decode::{GenerateOptions, Generation, Search};
@@ -52,6 +53,48 @@ async fn the_cpu_backend_generates_with_attention() {
             let generation = generate(&engine, prompt, &options).await.unwrap();
             assert!(!generation.ids.is_empty() && generation.ids.len() <= 24, "{prompt}: {generation:?}");
             check_attention(&generation);
+        }
+    }
+}
+
+/// Generation on the CPU backend steps the CPU decoder (simd128 here); it gives the Burn model's
+/// logits step by step and so the same answers, with the bundle's float weights and with the
+/// same model exported as int8, whose 8-bit blocks the decoder keeps.
+#[wasm_bindgen_test]
+async fn the_cpu_decoder_steps_as_burns_model_does() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use nl2py::bundle::{self, Precision};
+    use nl2py::model::EncoderInput;
+
+    let float = Engine::load(TINY, Backend::Cpu).await.unwrap();
+    let int8_bytes = bundle::export(&float.translator, Precision::Int8, Default::default()).unwrap();
+    let int8 = Engine::load(&int8_bytes, Backend::Cpu).await.unwrap();
+    for (engine, is_int8) in [(&float, false), (&int8, true)] {
+        let translator = &engine.translator;
+        let decoder = translator.cpu_decoder().expect("the CPU backend steps the CPU decoder");
+        assert_eq!(decoder.is_int8(), is_int8);
+        let (model, device) = (&translator.model, &translator.device);
+        let ints = |ids: Vec<i64>, rows: usize| {
+            let columns = ids.len() / rows;
+            Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, columns]), device)
+        };
+        let mut state = model.start(model.encode(&EncoderInput::new(ints(vec![5, 6, 7, 8, 9, 0], 2))));
+        let mut cpu_state = decoder.start(&state).unwrap();
+        for (t, last) in [[1, 1], [4, 9], [12, 12]].into_iter().enumerate() {
+            let step = model.step(&mut state, ints(last.map(|id| id as i64).to_vec(), 2));
+            let expected: Vec<f32> = step.logits.into_data_async().await.unwrap().try_into_vec().unwrap();
+            let (logits, _) = decoder.step(&mut cpu_state, &last, false);
+            let largest = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(largest < 1e-4, "int8={is_int8} step {t}: logits differ by up to {largest}");
+        }
+        let burn = translator.clone().without_cpu_decoder();
+        for prompt in PROMPTS {
+            for search in [Search::Greedy, Search::Beam { width: 3, length_penalty: 1.0 }] {
+                let options = GenerateOptions { search, max_tokens: 24, ..Default::default() };
+                let a = translator.generate(prompt, &options).await.unwrap();
+                let b = burn.generate(prompt, &options).await.unwrap();
+                assert_eq!(a.ids, b.ids, "int8={is_int8} {prompt} ({search:?})");
+            }
         }
     }
 }
