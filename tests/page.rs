@@ -198,6 +198,14 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     let status = browser.wait_ready();
     assert!(status.contains("/demo/model/default.nl2py (this site)"), "{status}");
 
+    // Unasked, the page does not start on SwiftShader's WebGPU, and says why.
+    browser.open(&page);
+    let status = browser.wait_ready();
+    assert!(
+        status.contains("CPU (wasm) (WebGPU's adapter (") && status.contains("draws on the CPU"),
+        "{status}"
+    );
+
     // WebGPU (SwiftShader here) gives the CPU's tokens.
     browser.open(&format!("{page}?backend=webgpu"));
     let status = browser.wait_ready();

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use burn::tensor::Device;
 use nl2py::bundle::{self, BundleInfo};
 use nl2py::decode::{GenerateOptions, Generation, Translator, Watch};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 /// Where the model computes.
@@ -51,6 +51,82 @@ thread_local! {
 pub fn webgpu_offered() -> bool {
     let Some(window) = web_sys::window() else { return false };
     js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu")).is_ok_and(|gpu| !gpu.is_undefined())
+}
+
+/// What the browser says about its WebGPU adapter (`GPUAdapter.info`, `isFallbackAdapter`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdapterInfo {
+    pub vendor: String,
+    pub architecture: String,
+    pub description: String,
+    pub fallback: bool,
+}
+
+impl AdapterInfo {
+    /// Names of adapters that draw on the CPU: SwiftShader (Chromium's), Mesa's llvmpipe and
+    /// lavapipe, Windows' basic render driver.
+    const SOFTWARE: &[&str] = &["swiftshader", "llvmpipe", "lavapipe", "softpipe", "basic render"];
+
+    /// A software adapter: WebGPU emulated on the CPU, far slower than the CPU backend (a
+    /// 5-token answer took 17.8 s on SwiftShader, against tens of milliseconds).
+    pub fn is_software(&self) -> bool {
+        let names = format!("{} {} {}", self.vendor, self.architecture, self.description).to_lowercase();
+        self.fallback || Self::SOFTWARE.iter().any(|name| names.contains(name))
+    }
+
+    /// The adapter as a user would recognise it, e.g. "google swiftshader".
+    pub fn name(&self) -> String {
+        let parts = [&self.vendor, &self.architecture, &self.description];
+        let name: Vec<&str> = parts.iter().map(|p| p.as_str()).filter(|p| !p.is_empty()).collect();
+        if name.is_empty() { "unnamed adapter".into() } else { name.join(" ") }
+    }
+}
+
+/// Asks the browser for its WebGPU adapter and reads what it says about it; `Err` says why
+/// there is none.
+pub async fn webgpu_adapter() -> Result<AdapterInfo, String> {
+    let Some(window) = web_sys::window() else { return Err("no window".into()) };
+    let gpu = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu"))
+        .ok()
+        .filter(|gpu| !gpu.is_undefined())
+        .ok_or("this browser does not offer WebGPU")?;
+    let request: js_sys::Function = js_sys::Reflect::get(&gpu, &JsValue::from_str("requestAdapter"))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or("this browser's WebGPU has no requestAdapter")?;
+    let promise: js_sys::Promise =
+        request.call0(&gpu).ok().and_then(|p| p.dyn_into().ok()).ok_or("requestAdapter failed")?;
+    let adapter = JsFuture::from(promise).await.map_err(|_| "requestAdapter failed".to_string())?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("the browser offers WebGPU but no adapter".into());
+    }
+    let field = |object: &JsValue, name: &str| js_sys::Reflect::get(object, &JsValue::from_str(name)).ok();
+    let text =
+        |object: &JsValue, name: &str| field(object, name).and_then(|v| v.as_string()).unwrap_or_default();
+    let info = field(&adapter, "info").unwrap_or(JsValue::UNDEFINED);
+    // `isFallbackAdapter` moved from the adapter to its info in newer browsers.
+    let fallback = [&adapter, &info]
+        .iter()
+        .any(|o| field(o, "isFallbackAdapter").and_then(|v| v.as_bool()) == Some(true));
+    Ok(AdapterInfo {
+        vendor: text(&info, "vendor"),
+        architecture: text(&info, "architecture"),
+        description: text(&info, "description"),
+        fallback,
+    })
+}
+
+/// The backend to start on when nobody chose one, and why: WebGPU on a hardware adapter, the
+/// CPU otherwise.
+pub async fn default_backend() -> (Backend, String) {
+    match webgpu_adapter().await {
+        Ok(adapter) if adapter.is_software() => (
+            Backend::Cpu,
+            format!("WebGPU's adapter ({}) draws on the CPU, slower than the CPU backend", adapter.name()),
+        ),
+        Ok(adapter) => (Backend::WebGpu, format!("WebGPU on {}", adapter.name())),
+        Err(why) => (Backend::Cpu, why),
+    }
 }
 
 /// The device for a backend. WebGPU is initialised asynchronously on first use (a browser

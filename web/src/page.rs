@@ -306,6 +306,8 @@ struct App {
     engine: RefCell<Option<Rc<Engine>>>,
     last: RefCell<Option<Generation>>,
     load_ms: Cell<f64>,
+    /// Why the model runs on its backend (the status line says it).
+    backend_reason: RefCell<String>,
     busy: Cell<bool>,
     stop: Rc<Cell<bool>>,
     /// The seed and forced prefix of the last generation, for its link.
@@ -376,6 +378,7 @@ impl App {
         if let (Err(message), Backend::WebGpu) = (&loaded, backend) {
             self.ui.notice(&format!("{message}; running on the CPU instead."), false);
             self.ui.backend.set_value(Backend::Cpu.key());
+            self.backend_reason.replace(format!("WebGPU failed to start ({message})"));
             loaded = Engine::load(&bytes, Backend::Cpu).await;
         }
         match loaded {
@@ -389,8 +392,9 @@ impl App {
                 };
                 let name = self.source.as_ref().map_or("", |source| source.name.as_str());
                 self.ui.status.set_text_content(Some(&format!(
-                    "Ready on {}: {name}, {:.1} MB, {origin}, loaded in {:.0} ms.",
+                    "Ready on {} ({}): {name}, {:.1} MB, {origin}, loaded in {:.0} ms.",
                     engine.backend.label(),
+                    self.backend_reason.borrow(),
                     bytes.len() as f64 / 1e6,
                     load_ms
                 )));
@@ -660,6 +664,20 @@ fn token_label(token: &str) -> String {
 }
 
 /// `key`'s value in a `?a=b&c=d` query, percent-decoded (as written when it does not decode).
+/// Where the page remembers the backend its user picked (`localStorage`).
+const BACKEND_KEY: &str = "nl2py-backend";
+
+fn remember_backend(backend: Backend) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = storage.set_item(BACKEND_KEY, backend.key());
+    }
+}
+
+fn remembered_backend() -> Option<Backend> {
+    let storage = web_sys::window()?.local_storage().ok()??;
+    Backend::from_key(&storage.get_item(BACKEND_KEY).ok()??)
+}
+
 fn query_value(search: &str, key: &str) -> Option<String> {
     search.trim_start_matches('?').split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -717,6 +735,7 @@ pub async fn start() {
         engine: RefCell::new(None),
         last: RefCell::new(None),
         load_ms: Cell::new(0.0),
+        backend_reason: RefCell::new(String::new()),
         busy: Cell::new(false),
         stop: Rc::new(Cell::new(false)),
         seed: Cell::new(0),
@@ -784,11 +803,20 @@ pub async fn start() {
     on::<web_sys::Event>(&app.ui.backend, "change", move |_| {
         let app = app_ref.clone();
         let backend = Backend::from_key(&app.ui.backend.value()).unwrap_or(Backend::Cpu);
+        remember_backend(backend);
+        app.backend_reason.replace("chosen here".into());
         wasm_bindgen_futures::spawn_local(async move { app.load(backend).await });
     });
 
-    let asked = query_value(&search, "backend").and_then(|b| Backend::from_key(&b));
-    let backend = asked.unwrap_or(if engine::webgpu_offered() { Backend::WebGpu } else { Backend::Cpu });
+    // The address's choice, else the one made here before, else WebGPU on a hardware adapter.
+    let (backend, reason) = match query_value(&search, "backend").and_then(|b| Backend::from_key(&b)) {
+        Some(backend) => (backend, "chosen in the address".to_string()),
+        None => match remembered_backend() {
+            Some(backend) => (backend, "chosen here before".to_string()),
+            None => engine::default_backend().await,
+        },
+    };
+    app.backend_reason.replace(reason);
     app.ui.backend.set_value(backend.key());
     app.load(backend).await;
     app.open_link().await;

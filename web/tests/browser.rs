@@ -155,6 +155,21 @@ async fn webgpu_gives_the_cpu_tokens() {
     }
 }
 
+/// Headless Chromium's WebGPU adapter is SwiftShader, which draws on the CPU: the page starts on
+/// the CPU backend there and says why; a hardware adapter's name is not taken for a software one.
+#[wasm_bindgen_test]
+async fn a_software_webgpu_adapter_is_not_chosen() {
+    let adapter = engine::webgpu_adapter().await.expect("Chromium offers an adapter");
+    assert!(adapter.is_software(), "{adapter:?}");
+    let (backend, reason) = engine::default_backend().await;
+    assert_eq!(backend, Backend::Cpu);
+    assert!(reason.contains(&adapter.name()) && reason.contains("draws on the CPU"), "{reason}");
+    let hardware =
+        engine::AdapterInfo { vendor: "nvidia".into(), architecture: "hopper".into(), ..Default::default() };
+    assert!(!hardware.is_software());
+    assert!(engine::AdapterInfo { fallback: true, ..hardware }.is_software());
+}
+
 #[wasm_bindgen_test]
 async fn the_attention_views_draw_every_token() {
     let engine = Engine::load(TINY, Backend::Cpu).await.unwrap();
