@@ -49,6 +49,16 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     assert!(browser.count("#graph svg.graph text.token") == steps + sources);
     assert!(browser.count("#graph svg.graph line") > 0, "the graph has no lines");
     assert!(!browser.text("#badge").is_empty());
+    let diagnostics = browser.script("return document.getElementById('diagnostics').textContent;");
+    let diagnostics = diagnostics.as_str().unwrap();
+    for line in [
+        "backend: CPU (wasm) (chosen in the address)",
+        "decoder steps: the CPU decoder, 8-bit weights",
+        "int8 weights; loaded in",
+        "last generation: CPU (wasm) · first token",
+    ] {
+        assert!(diagnostics.contains(line), "the diagnostics lack {line:?}: {diagnostics}");
+    }
     browser.click("#view option[value=heatmap]");
     browser.wait(10, "the heat map", |b| {
         (b.count("#graph svg.heatmap rect.cell") == steps * sources).then_some(())

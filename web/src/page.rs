@@ -76,6 +76,9 @@ struct Ui {
     /// Copies the address, whose fragment holds the last generation.
     share: HtmlButtonElement,
     timing: HtmlElement,
+    /// What runs the model and how fast, as text for a bug report, with its Copy button.
+    diagnostics: HtmlElement,
+    copy_diagnostics: HtmlButtonElement,
     view: HtmlSelectElement,
     layer: HtmlSelectElement,
     head: HtmlSelectElement,
@@ -113,6 +116,8 @@ impl Ui {
             copy: by_id(&document, "copy"),
             share: by_id(&document, "share"),
             timing: by_id(&document, "timing"),
+            diagnostics: by_id(&document, "diagnostics"),
+            copy_diagnostics: by_id(&document, "copy-diagnostics"),
             view: by_id(&document, "view"),
             layer: by_id(&document, "layer"),
             head: by_id(&document, "head"),
@@ -354,6 +359,39 @@ impl App {
         self.ui.backend.set_disabled(busy);
     }
 
+    /// Fills the diagnostics panel: backend and why, what steps the decoder, the model and its
+    /// load time, the last generation's timings, the browser.
+    fn show_diagnostics(&self) {
+        let mut lines = Vec::new();
+        match self.engine.borrow().as_ref() {
+            Some(engine) => {
+                lines.push(format!("backend: {} ({})", engine.backend.label(), self.backend_reason.borrow()));
+                lines.push(format!(
+                    "decoder steps: {}",
+                    match engine.translator.cpu_decoder() {
+                        Some(decoder) if decoder.is_int8() => "the CPU decoder, 8-bit weights (simd128)",
+                        Some(_) => "the CPU decoder, float weights (simd128)",
+                        None => "Burn's model on the backend",
+                    }
+                ));
+                lines.push(format!(
+                    "model: {}, {:.1} MB, format {}, {} weights; loaded in {:.0} ms",
+                    self.source.as_ref().map_or("", |source| source.name.as_str()),
+                    engine.info.weights_bytes as f64 / 1e6,
+                    engine.info.format_version,
+                    format!("{:?}", engine.info.precision).to_lowercase(),
+                    self.load_ms.get()
+                ));
+            }
+            None => lines.push("no model loaded".into()),
+        }
+        let timing = self.ui.timing.text_content().unwrap_or_default();
+        lines.push(format!("last generation: {}", if timing.is_empty() { "none yet" } else { &timing }));
+        let agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+        lines.push(format!("browser: {agent}"));
+        self.ui.diagnostics.set_text_content(Some(&lines.join("\n")));
+    }
+
     /// Gets the bundle (cache or network) and builds the model on the chosen backend; a failing
     /// WebGPU start falls back to the CPU and says so.
     async fn load(self: &Rc<Self>, backend: Backend) {
@@ -406,6 +444,7 @@ impl App {
                 );
                 Ui::fill_choices(&self.ui.head, engine.info.config.heads, "head", &self.ui.document);
                 self.engine.replace(Some(Rc::new(engine)));
+                self.show_diagnostics();
             }
             Err(message) => {
                 self.ui.status.set_text_content(Some("No model loaded."));
@@ -521,6 +560,7 @@ impl App {
                     engine.backend.label(),
                     self.load_ms.get()
                 )));
+                self.show_diagnostics();
                 let report = Report {
                     backend: engine.backend.key(),
                     load_ms: self.load_ms.get(),
@@ -797,6 +837,13 @@ pub async fn start() {
             && let Ok(href) = window.location().href()
         {
             let _ = window.navigator().clipboard().write_text(&href);
+        }
+    });
+    let app_ref = app.clone();
+    on::<web_sys::Event>(&app.ui.copy_diagnostics, "click", move |_| {
+        let text = app_ref.ui.diagnostics.text_content().unwrap_or_default();
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&text);
         }
     });
     let app_ref = app.clone();
