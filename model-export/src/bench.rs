@@ -83,20 +83,24 @@ struct StepSpeed {
 }
 
 /// Median time of one decoder step over `steps` steps from `<bos>` on a 12-token prompt, each
-/// read back to the CPU as a search reads it.
-fn time_steps(model: &Seq2Seq, rows: usize, cpu: bool, steps: usize) -> anyhow::Result<f64> {
+/// read back to the CPU as a search reads it: on `decoder` when given, else Burn's own step.
+fn time_steps(
+    model: &Seq2Seq,
+    decoder: Option<&CpuDecoder>,
+    rows: usize,
+    steps: usize,
+) -> anyhow::Result<f64> {
     let device = Device::flex();
     let ids: Vec<i64> = (0..rows * 12).map(|i| 4 + (i as i64 * 37) % 200).collect();
     let prompt = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, 12]), &device);
     let mut state = model.start(model.encode(&EncoderInput::new(prompt)));
-    let decoder = CpuDecoder::new(model)?;
-    let mut cpu_state = decoder.start(&state)?;
+    let mut cpu_state = decoder.map(|d| d.start(&state)).transpose()?;
     let mut times = Vec::with_capacity(steps);
     for t in 0..steps {
         let last: Vec<usize> = (0..rows).map(|r| 4 + (t * 13 + r) % 100).collect();
         let start = Instant::now();
-        if cpu {
-            let _ = decoder.step(&mut cpu_state, &last, false);
+        if let (Some(decoder), Some(cpu_state)) = (decoder, cpu_state.as_mut()) {
+            let _ = decoder.step(cpu_state, &last, false);
         } else {
             let ids: Vec<i64> = last.iter().map(|&i| i as i64).collect();
             let last = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, 1]), &device);
@@ -209,9 +213,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let cpu = bundle::load(&bytes, &device)?;
     let burn = cpu.clone().without_cpu_decoder();
     let mut step_microseconds = Vec::new();
-    for (name, cpu_step) in [("CPU decoder", true), ("Burn step", false)] {
+    for (name, decoder) in [("CPU decoder", cpu.cpu_decoder()), ("Burn step", None)] {
         for rows in [1, 4] {
-            let microseconds = time_steps(&cpu.model, rows, cpu_step, args.tokens)?;
+            let microseconds = time_steps(&cpu.model, decoder, rows, args.tokens)?;
             step_microseconds.push(StepSpeed { decoder: name, rows, microseconds });
         }
     }
