@@ -49,8 +49,15 @@ thread_local! {
 
 /// Whether the browser exposes WebGPU at all (`navigator.gpu`); an adapter may still be refused.
 pub fn webgpu_offered() -> bool {
-    let Some(window) = web_sys::window() else { return false };
-    js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu")).is_ok_and(|gpu| !gpu.is_undefined())
+    navigator_gpu().is_some()
+}
+
+/// `navigator.gpu`, when the browser has it.
+fn navigator_gpu() -> Option<JsValue> {
+    let window = web_sys::window()?;
+    js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu"))
+        .ok()
+        .filter(|gpu| !gpu.is_undefined())
 }
 
 /// What the browser says about its WebGPU adapter (`GPUAdapter.info`, `isFallbackAdapter`).
@@ -85,11 +92,7 @@ impl AdapterInfo {
 /// Asks the browser for its WebGPU adapter and reads what it says about it; `Err` says why
 /// there is none.
 pub async fn webgpu_adapter() -> Result<AdapterInfo, String> {
-    let Some(window) = web_sys::window() else { return Err("no window".into()) };
-    let gpu = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu"))
-        .ok()
-        .filter(|gpu| !gpu.is_undefined())
-        .ok_or("this browser does not offer WebGPU")?;
+    let gpu = navigator_gpu().ok_or("this browser does not offer WebGPU")?;
     let request: js_sys::Function = js_sys::Reflect::get(&gpu, &JsValue::from_str("requestAdapter"))
         .ok()
         .and_then(|f| f.dyn_into().ok())
