@@ -41,6 +41,10 @@ pub struct Args {
     /// Print N prompt / reference / output triples per split.
     #[arg(long, default_value_t = 0)]
     show: usize,
+    /// Give a retrieval model no retrieved examples: the prompt alone (the retrieval-off row of
+    /// MODEL.md's ablation).
+    #[arg(long)]
+    no_retrieval: bool,
     /// Run the generated programs: English–Python dev's runs-clean and MBPP's tests (pass@1).
     /// Without --run no generated code is executed, and runs-clean is "-" (null in --json).
     ///
@@ -237,7 +241,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(sandbox) = &sandbox {
         eprintln!("sandbox: {}", sandbox.describe());
     }
-    let translator = crate::model_file::load(&args.model, &device)?;
+    let mut translator = crate::model_file::load(&args.model, &device)?;
+    if args.no_retrieval {
+        translator.index = None;
+    }
     // A folder's splits and references are those of its slot setting: scores compare only on
     // data prepared as the model was trained, with slots or without.
     if crate::prepared::read_config(&args.data)?.slots != translator.slots {
