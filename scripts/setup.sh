@@ -6,7 +6,7 @@
 #   - with --browser, Chromium and ChromeDriver for the browser tests and Mesa's software Vulkan
 #     for the native wgpu test.
 #   - wasm-opt 132 from npm's binaryen package (Debian's 108 breaks wasm-bindgen's output);
-# First run on a fresh machine: about 20 minutes on 2 cores, nearly all of it building trunk.
+# First run on a fresh machine: about 17 minutes on 2 cores beside the page's build (demo.sh), 13 of them building trunk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,5 +39,8 @@ if [[ "$(wasm-opt --version 2>/dev/null)" != *"version 132"* ]]; then
 fi
 
 if ! command -v trunk >/dev/null; then
-    cargo +nightly install trunk --locked
+    # trunk's own release profile links with fat LTO in one codegen unit; a build tool needs
+    # neither: without them, and at opt-level 1, it built in 13 minutes here beside the page.
+    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+        cargo +nightly install trunk --locked
 fi
