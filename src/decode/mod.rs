@@ -414,6 +414,13 @@ impl Translator {
         let ready: Vec<&Reading> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
         let classes = options.constrained.then(|| grammar::TokenClasses::new(&self.code_vocab));
         let complete = |prompt: usize, ids: &[usize]| self.parses(ids, &ready[prompt].prompt.slots);
+        let undefined_slots: Vec<Vec<usize>> = ready
+            .iter()
+            .map(|r| {
+                let ids = r.prompt.slots.undefined().map(|token| self.code_vocab.id(&token));
+                ids.filter(|&id| id != UNK_ID).collect()
+            })
+            .collect();
         let rules = rules::Rules {
             grammar: classes.as_ref(),
             repeat: options.repeat_limit,
@@ -425,6 +432,7 @@ impl Translator {
                 Search::Beam { width, .. } => 2 * width,
                 Search::Sample { .. } => usize::MAX,
             },
+            undefined_slots: &undefined_slots,
         };
         let max_tokens = options.max_tokens.min(self.config.max_code_len.saturating_sub(1)).max(1);
         // Per readable prompt: its answer, the encoder memory's width, and whether it was cut.

@@ -65,6 +65,9 @@ pub(crate) struct Rules<'a> {
     /// tokens, where the search could take it.
     pub complete: Option<IsComplete<'a>>,
     pub eos_rank: usize,
+    /// Per prompt of the batch, the code ids of the slot tokens its prompt did not define
+    /// (ruled out with the grammar: they would print as names nothing defines).
+    pub undefined_slots: &'a [Vec<usize>],
 }
 
 /// A hypothesis's place in the grammar.
@@ -83,7 +86,15 @@ pub(crate) struct Choice {
 impl Rules<'_> {
     /// Only the special tokens are ruled out.
     pub fn free() -> Rules<'static> {
-        Rules { grammar: None, repeat: None, prefix: &[], alternatives: 0, complete: None, eos_rank: 0 }
+        Rules {
+            grammar: None,
+            repeat: None,
+            prefix: &[],
+            alternatives: 0,
+            complete: None,
+            eos_rank: 0,
+            undefined_slots: &[],
+        }
     }
 
     /// Rules out what `ids` (the hypothesis so far for the batch's prompt `prompt`, at `track`)
@@ -99,6 +110,11 @@ impl Rules<'_> {
         if forced.is_none() {
             if let Some(classes) = self.grammar {
                 track.python.mask(classes, row);
+                for &id in self.undefined_slots.get(prompt).into_iter().flatten() {
+                    if let Some(s) = row.get_mut(id) {
+                        *s = f32::NEG_INFINITY;
+                    }
+                }
             }
             if let Some(repeat) = &self.repeat {
                 repeat.forbid(ids, row);
@@ -180,6 +196,25 @@ mod tests {
         let mut unlikely = vec![-5.0, -5.0, -3.0, -5.0, -0.1];
         rules.apply(&Track::default(), 0, &[4], &mut unlikely);
         assert_eq!(unlikely[EOS_ID], -3.0);
+    }
+
+    #[test]
+    fn slots_the_prompt_did_not_define_are_ruled_out_with_the_grammar() {
+        use crate::text::vocab::Vocab;
+        let counts = ["x", "var_0", "var_1"].map(|t| (t.to_string(), 1)).into_iter().collect();
+        let vocab = Vocab::build(&counts, 1);
+        let classes = TokenClasses::new(&vocab);
+        let undefined = [vec![vocab.id("var_1")]];
+        let rules = Rules { grammar: Some(&classes), undefined_slots: &undefined, ..Rules::free() };
+        let mut row = vec![0.0; vocab.len()];
+        rules.apply(&Track::default(), 0, &[], &mut row);
+        assert_eq!(row[vocab.id("var_1")], f32::NEG_INFINITY);
+        assert!(row[vocab.id("var_0")].is_finite() && row[vocab.id("x")].is_finite());
+        // Without the grammar (training's validation) the model stays free.
+        let free = Rules { undefined_slots: &undefined, ..Rules::free() };
+        let mut row = vec![0.0; vocab.len()];
+        free.apply(&Track::default(), 0, &[], &mut row);
+        assert!(row[vocab.id("var_1")].is_finite());
     }
 
     #[test]

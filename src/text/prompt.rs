@@ -134,6 +134,15 @@ impl Slots {
         self.0.is_empty()
     }
 
+    /// The slot tokens this prompt did not define (`var_1` when it quoted one name): in code they
+    /// would stay names that nothing defines.
+    pub fn undefined(&self) -> impl Iterator<Item = String> + '_ {
+        ["var", "str"]
+            .into_iter()
+            .flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")))
+            .filter(|token| self.0.iter().all(|slot| &slot.token != token))
+    }
+
     /// The slot token for a span, reusing the slot of an equal span; `None` when this kind is full.
     /// A backticked string literal (`` `'abc'` ``) is a string slot for its contents.
     fn slot_for(&mut self, span: &str, kind: SlotKind) -> Option<String> {
@@ -300,6 +309,15 @@ mod tests {
         let p = tokenize("print \"it's\"");
         let restored = p.slots.restore(&strings(&["print", "(", "str_0", ")", "var_3"]));
         assert_eq!(code::detokenize(&restored), "print(\"it's\") var_3\n");
+    }
+
+    #[test]
+    fn undefined_slots_are_those_the_prompt_did_not_quote() {
+        let p = tokenize("split `s` on ','");
+        let undefined: Vec<String> = p.slots.undefined().collect();
+        assert_eq!(undefined.len(), 2 * MAX_SLOTS - 2);
+        assert!(!undefined.contains(&"var_0".to_string()) && !undefined.contains(&"str_0".to_string()));
+        assert!(undefined.contains(&"var_1".to_string()) && undefined.contains(&"str_7".to_string()));
     }
 
     #[test]
