@@ -32,6 +32,11 @@ pub struct Slot {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slots(pub Vec<Slot>);
 
+/// The token of a prompt's `index`-th slot of a kind: `var_0`, `str_1`, …
+fn slot_token(kind: SlotKind, index: usize) -> String {
+    format!("{}_{index}", if kind == SlotKind::Var { "var" } else { "str" })
+}
+
 /// A tokenized prompt and the slots it defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
@@ -137,9 +142,9 @@ impl Slots {
     /// The slot tokens this prompt did not define (`var_1` when it quoted one name): in code they
     /// would stay names that nothing defines.
     pub fn undefined(&self) -> impl Iterator<Item = String> + '_ {
-        ["var", "str"]
+        [SlotKind::Var, SlotKind::Str]
             .into_iter()
-            .flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")))
+            .flat_map(|kind| (0..MAX_SLOTS).map(move |index| slot_token(kind, index)))
             .filter(|token| self.0.iter().all(|slot| &slot.token != token))
     }
 
@@ -157,7 +162,7 @@ impl Slots {
         if used >= MAX_SLOTS {
             return None;
         }
-        let token = format!("{}_{used}", if kind == SlotKind::Var { "var" } else { "str" });
+        let token = slot_token(kind, used);
         self.0.push(Slot { token: token.clone(), kind, text });
         Some(token)
     }
