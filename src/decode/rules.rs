@@ -38,12 +38,15 @@ impl RepeatLimit {
                 }
             }
         }
-        for (token, count) in counts {
-            if count >= self.times
-                && let Some(s) = row.get_mut(token)
-            {
-                *s = f32::NEG_INFINITY;
-            }
+        rule_out(row, counts.into_iter().filter(|&(_, count)| count >= self.times).map(|(token, _)| token));
+    }
+}
+
+/// Sets the log-probabilities of `ids` to −∞ (ids beyond the row are no tokens: skipped).
+fn rule_out(row: &mut [f32], ids: impl IntoIterator<Item = usize>) {
+    for id in ids {
+        if let Some(s) = row.get_mut(id) {
+            *s = f32::NEG_INFINITY;
         }
     }
 }
@@ -101,20 +104,12 @@ impl Rules<'_> {
     /// may not continue with, records the alternatives, then forces the prefix's token at this
     /// step. `row`: log-probabilities.
     pub fn apply(&self, track: &Track, prompt: usize, ids: &[usize], row: &mut [f32]) -> Vec<(usize, f32)> {
-        for id in NEVER_GENERATED {
-            if let Some(s) = row.get_mut(id) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
+        rule_out(row, NEVER_GENERATED);
         let forced = self.prefix.get(ids.len()).copied();
         if forced.is_none() {
             if let Some(classes) = self.grammar {
                 track.python.mask(classes, row);
-                for &id in self.undefined_slots.get(prompt).into_iter().flatten() {
-                    if let Some(s) = row.get_mut(id) {
-                        *s = f32::NEG_INFINITY;
-                    }
-                }
+                rule_out(row, self.undefined_slots.get(prompt).into_iter().flatten().copied());
             }
             if let Some(repeat) = &self.repeat {
                 repeat.forbid(ids, row);
