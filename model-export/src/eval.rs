@@ -245,6 +245,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.no_retrieval {
         translator.index = None;
     }
+    args.search.rerank.apply(&mut translator, &device)?;
     // A folder's splits and references are those of its slot setting: scores compare only on
     // data prepared as the model was trained, with slots or without.
     if crate::prepared::read_config(&args.data)?.slots != translator.slots {

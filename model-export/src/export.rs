@@ -1,5 +1,6 @@
 //! `nl2py export`: one bundle file (config, vocabularies, weights, checksum) from a run's best
-//! checkpoint or another bundle, in f32, f16 or int8; `--inspect` reads a bundle's header.
+//! checkpoint or another bundle, in f32, f16 or int8, with a reranker's reverse model when asked;
+//! `--inspect` reads a bundle's header.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::Device;
 use nl2py::bundle::{self, Precision};
+
+use crate::search_args::RerankArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +30,8 @@ pub struct Args {
     /// Export the mean of the run's last N checkpoints instead of its best one.
     #[arg(long)]
     average_last: Option<usize>,
+    #[command(flatten)]
+    rerank: RerankArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -51,7 +56,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(());
     }
-    let translator = match args.average_last {
+    let mut translator = match args.average_last {
         Some(count) => {
             let (translator, epochs) = crate::run_folder::load_average(&args.model, count, &Device::flex())?;
             println!("averaged the checkpoints of epochs {epochs:?}");
@@ -59,6 +64,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         None => crate::model_file::load(&args.model, &Device::flex())?,
     };
+    args.rerank.apply(&mut translator, &Device::flex())?;
     let precision = match args.precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::F16 => Precision::F16,

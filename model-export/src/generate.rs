@@ -37,7 +37,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = crate::devices::parse(&args.device)?.remove(0);
     let model = args.model.clone().unwrap_or_else(|| PathBuf::from(crate::model_file::SHIPPED));
-    let translator = crate::model_file::load(&model, &device)?;
+    let mut translator = crate::model_file::load(&model, &device)?;
+    args.search.rerank.apply(&mut translator, &device)?;
     let options = GenerateOptions { attention: args.attention || args.json, ..args.search.options() };
     let generation = pollster::block_on(translator.generate(&args.prompt, &options))?;
     if args.json {

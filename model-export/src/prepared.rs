@@ -7,6 +7,7 @@ use anyhow::Context;
 use nl2py::data::prepare::{Example, PrepareConfig, Report, Split};
 use nl2py::retrieve::Index;
 use nl2py::text::vocab::Vocab;
+use nl2py::train::Corpus;
 
 /// The retrieval index's file in a prepared folder.
 pub const INDEX_FILE: &str = "index.bin";
@@ -26,6 +27,13 @@ pub fn read_vocab(dir: &Path, side: &str) -> anyhow::Result<Vocab> {
     let text = fs::read_to_string(&path)
         .with_context(|| format!("cannot read {} (run `nl2py prepare` first)", path.display()))?;
     Vocab::from_json(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// The vocabularies of a model trained on the folder with `corpus`, input side first: prompt
+/// and code, or code and prompt for a reverse model.
+pub fn model_vocabs(dir: &Path, corpus: Corpus) -> anyhow::Result<(Vocab, Vocab)> {
+    let (prompt, code) = (read_vocab(dir, "prompt")?, read_vocab(dir, "code")?);
+    Ok(if corpus == Corpus::Reverse { (code, prompt) } else { (prompt, code) })
 }
 
 pub fn read_split(dir: &Path, split: Split) -> anyhow::Result<Vec<Example>> {

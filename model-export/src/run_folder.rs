@@ -13,7 +13,7 @@ use nl2py::train::{TrainingConfig, best_epoch, checkpoint_epochs, checkpoint_mod
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::prepared::{read_config, read_index, read_vocab};
+use crate::prepared::{model_vocabs, read_config, read_index};
 
 pub const RUN_FILE: &str = "run.json";
 /// The best epoch's model, written when a run ends.
@@ -96,12 +96,11 @@ pub fn load_average(run: &Path, count: usize, device: &Device) -> anyhow::Result
 /// A run's model with the vocabularies, prompt slots and retrieval index of its prepared folder.
 pub fn translator(run_file: &RunFile, model: Seq2Seq, device: &Device) -> anyhow::Result<Translator> {
     let config = run_file.training.model.clone();
-    let code_vocab = read_vocab(&run_file.data, "code")?;
+    let (prompt_vocab, code_vocab) = model_vocabs(&run_file.data, run_file.training.corpus)?;
     let index = match config.max_example_len {
         Some(_) => read_index(&run_file.data, &code_vocab)?,
         None => None,
     };
-    let prompt_vocab = read_vocab(&run_file.data, "prompt")?;
     let slots = read_config(&run_file.data)?.slots;
     Ok(Translator::new(model, config, prompt_vocab, code_vocab, slots, index, device.clone())?)
 }

@@ -1,7 +1,11 @@
 //! The search flags `generate` and `eval` share. Their defaults are the core's
 //! [`GenerateOptions::default`], which the page uses too; the core checks the values.
 
-use nl2py::decode::{GenerateOptions, RepeatLimit, Search};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use nl2py::decode::{GenerateOptions, RepeatLimit, Reranker, Search, Translator};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SearchArgs {
@@ -39,6 +43,21 @@ pub struct SearchArgs {
     /// [default: the core's, 4:2].
     #[arg(long, value_parser = parse_repeat_limit)]
     repeat_limit: Option<RepeatChoice>,
+    #[command(flatten)]
+    pub rerank: RerankArgs,
+}
+
+/// The reranker's flags (`generate`, `eval`, `export`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RerankArgs {
+    /// Rerank the beam with this reverse model (a bundle or run folder trained with `--corpus
+    /// reverse` on the same prepared data) instead of the bundle's own.
+    #[arg(long, requires = "rerank_weight")]
+    reverse_model: Option<PathBuf>,
+    /// How much the reverse model's score counts in reranking (0: not at all) [default: the
+    /// bundle's].
+    #[arg(long)]
+    rerank_weight: Option<f32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -90,5 +109,27 @@ impl SearchArgs {
             },
             ..defaults
         }
+    }
+}
+
+impl RerankArgs {
+    /// Gives `translator` the reranker these flags ask for: --reverse-model's, or its own with
+    /// --rerank-weight's weight.
+    pub fn apply(&self, translator: &mut Translator, device: &Device) -> anyhow::Result<()> {
+        if let Some(path) = &self.reverse_model {
+            let reverse = crate::model_file::load(path, device)
+                .with_context(|| format!("--reverse-model {}", path.display()))?;
+            let weight = self.rerank_weight.unwrap_or_default();
+            translator.reranker =
+                Some(Reranker::new(reverse.model, reverse.config, weight, &translator.config)?);
+        } else if let Some(weight) = self.rerank_weight {
+            match &mut translator.reranker {
+                Some(reranker) => reranker.set_weight(weight)?,
+                None => {
+                    bail!("--rerank-weight: the model has no reverse model (give one with --reverse-model)")
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use nl2py::train::{checkpoint_epochs, checkpoint_model};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::prepared::read_vocab;
+use crate::prepared::model_vocabs;
 use crate::run_folder::{self, RunFile};
 
 const SNAPSHOT_FILE: &str = "snapshot.json";
@@ -72,7 +72,8 @@ pub fn restore(dir: &Path, data: &Path, device: &Device) -> anyhow::Result<(RunF
     if source.config != run_file.training.model {
         bail!("{} holds another model than its {SNAPSHOT_FILE} describes", dir.display());
     }
-    if source.prompt_vocab != read_vocab(data, "prompt")? || source.code_vocab != read_vocab(data, "code")? {
+    let (input_vocab, output_vocab) = model_vocabs(data, run_file.training.corpus)?;
+    if source.prompt_vocab != input_vocab || source.code_vocab != output_vocab {
         bail!(
             "{} was prepared with other vocabularies than the snapshot's run: prepare it with the same data and flags",
             data.display()

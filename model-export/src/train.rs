@@ -13,7 +13,7 @@ use nl2py::data::prepare::Split;
 use nl2py::model::{Seq2Seq, Transfer};
 use nl2py::train::{Corpus, Init, Launch, Start, TrainingData, checkpoint_epochs};
 
-use crate::prepared::{read_index, read_split, read_vocab};
+use crate::prepared::{model_vocabs, read_index, read_split, read_vocab};
 use crate::run_folder::{MODEL_FILE, RUN_FILE, RunFile};
 use crate::training_args::TrainingArgs;
 
@@ -75,8 +75,7 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
     if run_path.exists() {
         bail!("{} already holds a run: pass --resume to continue it, or another --out", args.out.display());
     }
-    let prompt_vocab = read_vocab(&args.data, "prompt")?;
-    let code_vocab = read_vocab(&args.data, "code")?;
+    let (input_vocab, output_vocab) = model_vocabs(&args.data, args.training.corpus())?;
     // Absolute, so that a resume from another folder finds it.
     let init = match &args.init_from {
         Some(from) => Some(Init {
@@ -85,10 +84,13 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
         }),
         None => None,
     };
-    let mut training = args.training.training(prompt_vocab.len(), code_vocab.len(), init);
+    let mut training = args.training.training(input_vocab.len(), output_vocab.len(), init);
     training.check()?;
     if args.retrieval {
-        let index = read_index(&args.data, &code_vocab)?.with_context(|| {
+        if training.corpus == Corpus::Reverse {
+            bail!("a reverse model reads no retrieved examples: leave out --retrieval");
+        }
+        let index = read_index(&args.data, &output_vocab)?.with_context(|| {
             format!("--retrieval needs {}: prepare with --neighbours", args.data.display())
         })?;
         training.model.max_example_len = Some(index.max_example_len);
@@ -103,9 +105,8 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
 fn init_weights(run_file: &RunFile, device: &Device) -> anyhow::Result<Option<(Seq2Seq, Transfer)>> {
     let Some(init) = &run_file.training.init else { return Ok(None) };
     let source = crate::model_file::load(&init.from, device)?;
-    if source.prompt_vocab != read_vocab(&run_file.data, "prompt")?
-        || source.code_vocab != read_vocab(&run_file.data, "code")?
-    {
+    let (input_vocab, output_vocab) = model_vocabs(&run_file.data, run_file.training.corpus)?;
+    if source.prompt_vocab != input_vocab || source.code_vocab != output_vocab {
         bail!(
             "{} was trained on other vocabularies: prepare both runs from the same folder",
             init.from.display()
@@ -130,7 +131,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let needs = |split: Split, used: bool| if used { read_split(data, split) } else { Ok(Vec::new()) };
     let data = TrainingData {
         train: needs(Split::Train, training.corpus != Corpus::Pretrain)?,
-        pretrain: needs(Split::Pretrain, training.corpus != Corpus::Train)?,
+        pretrain: needs(
+            Split::Pretrain,
+            matches!(training.corpus, Corpus::Pretrain | Corpus::Mixed | Corpus::Code),
+        )?,
         dev: read_split(data, Split::Dev)?,
         prompt_vocab: &prompt_vocab,
         code_vocab,

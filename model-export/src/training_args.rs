@@ -13,7 +13,8 @@ fn defaults() -> TrainingConfig {
 #[derive(clap::Args)]
 pub struct TrainingArgs {
     /// train: the train split's pairs; pretrain: the pretrain split's (API docs, mined); mixed:
-    /// both; code: the code of both alone, a decoder-only language model of Python.
+    /// both; code: the code of both alone, a decoder-only language model of Python; reverse: the
+    /// train split turned around (code in, prompt out), the reranker's reverse model.
     #[arg(long, default_value_t = defaults().corpus, value_parser = PossibleValuesParser::new(Corpus::ALL.map(Corpus::name)).map(|name| name.parse::<Corpus>().expect("a listed name")))]
     corpus: Corpus,
     /// Leave out training pairs with more code tokens than this (at most, and by default,
@@ -82,6 +83,10 @@ fn parse_repeat(text: &str) -> Result<(String, usize), String> {
 }
 
 impl TrainingArgs {
+    pub fn corpus(&self) -> Corpus {
+        self.corpus
+    }
+
     /// A new run's settings on a prepared folder with these vocabulary sizes.
     pub fn training(&self, prompt_vocab: usize, code_vocab: usize, init: Option<Init>) -> TrainingConfig {
         let model = Seq2SeqConfig::new(prompt_vocab, code_vocab)

@@ -3,7 +3,8 @@
 //!
 //! Layout: `NL2PYBND` (8 bytes), format version (u32 LE), header length (u32 LE), the header
 //! (JSON: config, vocabularies, precision, metadata, the weights' length), the weights (Burn's
-//! burnpack), the retrieval index when the model reads retrieved examples (see
+//! burnpack), the reranker's reverse model's weights when there is one (format version 3; its
+//! configuration and weight in the header), the retrieval index when the model reads retrieved examples (see
 //! [`crate::retrieve`]; format version 2, which version 1 bundles lack), and the SHA-256 of
 //! everything before it (32 bytes). Any truncation or flipped bit fails the checksum; anyone can
 //! recompute it, so the header and the weights are then checked against bounds (`checks`).
@@ -18,14 +19,14 @@ use burn::tensor::{Bytes, DType, Device};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::decode::Translator;
+use crate::decode::{Reranker, Translator};
 use crate::model::{Seq2Seq, Seq2SeqConfig};
 use crate::retrieve::Index;
 use crate::text::vocab::Vocab;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"NL2PYBND";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this build reads: version 1 has no index section.
 const OLDEST_VERSION: u32 = 1;
 const CHECKSUM_LEN: usize = 32;
@@ -69,6 +70,20 @@ struct Header {
     /// Bytes of weights; the index follows them (version 2). Version 1: the rest is weights.
     #[serde(default)]
     weights_len: Option<usize>,
+    /// The reranker's reverse model (version 3), whose weights follow the model's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reverse: Option<ReverseHeader>,
+}
+
+/// A reranker's reverse model as the header describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReverseHeader {
+    /// Reads the model's code vocabulary, writes its prompt vocabulary.
+    pub config: Seq2SeqConfig,
+    /// How much its score counts ([`Reranker::weight`]).
+    pub weight: f32,
+    /// Bytes of its weights.
+    pub weights_len: usize,
 }
 
 fn bundle_error(message: impl Into<String>) -> Error {
@@ -84,12 +99,19 @@ pub fn export(
 ) -> Result<Vec<u8>> {
     checks::check_config(&translator.config)?;
     checks::check_metadata(&metadata)?;
-    let mut store = precision.writer();
-    translator
-        .model
-        .save_into(&mut store)
-        .map_err(|e| bundle_error(format!("cannot save the weights: {e}")))?;
-    let weights = store.get_bytes().map_err(|e| bundle_error(format!("cannot save the weights: {e}")))?;
+    let weights = weight_bytes(&translator.model, precision)?;
+    let reverse_weights = match &translator.reranker {
+        Some(reranker) => {
+            checks::check_config(&reranker.config)?;
+            weight_bytes(&reranker.model, precision)?
+        }
+        None => Vec::new(),
+    };
+    let reverse = translator.reranker.as_ref().map(|reranker| ReverseHeader {
+        config: reranker.config.clone(),
+        weight: reranker.weight,
+        weights_len: reverse_weights.len(),
+    });
     let header = Header {
         config: translator.config.clone(),
         prompt_vocab: translator.prompt_vocab.clone(),
@@ -98,6 +120,7 @@ pub fn export(
         slots: translator.slots,
         metadata,
         weights_len: Some(weights.len()),
+        reverse,
     };
     let index = translator.index.as_ref().map(Index::to_bytes).unwrap_or_default();
     let header = serde_json::to_vec(&header).map_err(|e| bundle_error(e.to_string()))?;
@@ -107,10 +130,30 @@ pub fn export(
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(&weights);
+    out.extend_from_slice(&reverse_weights);
     out.extend_from_slice(&index);
     let checksum = Sha256::digest(&out);
     out.extend_from_slice(&checksum);
     Ok(out)
+}
+
+/// A model's weights at `precision`, as burnpack bytes.
+fn weight_bytes(model: &Seq2Seq, precision: Precision) -> Result<Vec<u8>> {
+    let mut store = precision.writer();
+    model.save_into(&mut store).map_err(|e| bundle_error(format!("cannot save the weights: {e}")))?;
+    let bytes = store.get_bytes().map_err(|e| bundle_error(format!("cannot save the weights: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// A model of `config` with these burnpack bytes' weights, checked against bounds and shapes.
+fn model_from(config: &Seq2SeqConfig, weights: &[u8], device: &Device) -> Result<Seq2Seq> {
+    let mut model: Seq2Seq = config.init(device);
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())))
+        .with_from_adapter(int8::DequantizeBlocks.chain(FloatCastAdapter::to(DType::F32)));
+    let tensors = store.get_all_tensors().map_err(|e| bundle_error(format!("unreadable weights: {e}")))?;
+    checks::check_weights(&model, tensors)?;
+    model.load_from(&mut store).map_err(|e| bundle_error(format!("weights do not fit the model: {e}")))?;
+    Ok(model)
 }
 
 /// What a bundle says about itself, without building the model.
@@ -125,6 +168,8 @@ pub struct BundleInfo {
     pub weights_bytes: usize,
     /// Pairs in the retrieval index (0: none).
     pub index_entries: usize,
+    /// The reranker's reverse model, if the bundle has one.
+    pub reverse: Option<ReverseHeader>,
     pub sha256: String,
     pub metadata: BTreeMap<String, String>,
 }
@@ -134,6 +179,8 @@ struct Opened<'a> {
     version: u32,
     header: Header,
     weights: &'a [u8],
+    /// The reverse model's weights (empty without one).
+    reverse_weights: &'a [u8],
     index: Option<Index>,
     sha256: String,
 }
@@ -170,10 +217,39 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>> {
         return Err(bundle_error("the vocabularies do not match the model configuration"));
     }
     let rest = &body[header_end..];
-    let (weights, index) = match header.weights_len {
+    let (weights, rest) = match header.weights_len {
         Some(len) if len <= rest.len() => rest.split_at(len),
         Some(len) => return Err(bundle_error(format!("{len} bytes of weights, but {} left", rest.len()))),
         None => (rest, &[][..]),
+    };
+    let (reverse_weights, index) = match &header.reverse {
+        None => (&[][..], rest),
+        Some(_) if header.weights_len.is_none() => {
+            return Err(bundle_error("a reverse model, but no length for the model's weights"));
+        }
+        Some(reverse) => {
+            checks::check_config(&reverse.config)?;
+            let config = &header.config;
+            if reverse.config.prompt_vocab != config.code_vocab
+                || reverse.config.code_vocab != config.prompt_vocab
+                || reverse.config.max_example_len.is_some()
+            {
+                return Err(bundle_error(
+                    "the reverse model does not read the model's code and write its prompts",
+                ));
+            }
+            if !reverse.weight.is_finite() {
+                return Err(bundle_error("the reranking weight is not a number"));
+            }
+            if reverse.weights_len > rest.len() {
+                let left = rest.len();
+                return Err(bundle_error(format!(
+                    "{} bytes of reverse weights, but {left} left",
+                    reverse.weights_len
+                )));
+            }
+            rest.split_at(reverse.weights_len)
+        }
     };
     let index = match (index.is_empty(), header.config.max_example_len) {
         (true, None) => None,
@@ -191,14 +267,15 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>> {
         }
         (false, None) => return Err(bundle_error("an index for a model that reads no examples")),
     };
-    Ok(Opened { version, header, weights, index, sha256: hex::encode(checksum) })
+    Ok(Opened { version, header, weights, reverse_weights, index, sha256: hex::encode(checksum) })
 }
 
 /// Reads a bundle's header and checks its integrity.
 pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
-    let Opened { version, header, weights, index, sha256 } = open(bytes)?;
+    let Opened { version, header, weights, index, sha256, .. } = open(bytes)?;
     Ok(BundleInfo {
         index_entries: index.map_or(0, |i| i.len()),
+        reverse: header.reverse,
         format_version: version,
         precision: header.precision,
         slots: header.slots,
@@ -215,14 +292,16 @@ pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
 /// format version, corrupt or truncated, a header out of bounds, or weights that do not fit the
 /// configuration.
 pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
-    let Opened { header, weights, index, .. } = open(bytes)?;
-    let mut model: Seq2Seq = header.config.init(device);
-    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())))
-        .with_from_adapter(int8::DequantizeBlocks.chain(FloatCastAdapter::to(DType::F32)));
-    let tensors = store.get_all_tensors().map_err(|e| bundle_error(format!("unreadable weights: {e}")))?;
-    checks::check_weights(&model, tensors)?;
-    model.load_from(&mut store).map_err(|e| bundle_error(format!("weights do not fit the model: {e}")))?;
-    Translator::new(
+    let Opened { header, weights, reverse_weights, index, .. } = open(bytes)?;
+    let model = model_from(&header.config, weights, device)?;
+    let reranker = match header.reverse {
+        Some(reverse) => {
+            let model = model_from(&reverse.config, reverse_weights, device)?;
+            Some(Reranker::new(model, reverse.config, reverse.weight, &header.config)?)
+        }
+        None => None,
+    };
+    let mut translator = Translator::new(
         model,
         header.config,
         header.prompt_vocab,
@@ -230,7 +309,9 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
         header.slots,
         index,
         device.clone(),
-    )
+    )?;
+    translator.reranker = reranker;
+    Ok(translator)
 }
 
 #[cfg(test)]
@@ -303,10 +384,12 @@ mod tests {
         for at in 0..bytes.len() {
             let bit = 1 << (at % 8);
             bytes[at] ^= bit;
-            // Magic and version are read first; every later byte is the checksum's to guard.
+            // Magic and version are read first; every later byte, and a version this build also
+            // reads, is the checksum's to guard.
+            let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
             let expected = match at {
                 0..8 => "wrong magic bytes",
-                8..12 => "bundle format version",
+                8..12 if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) => "bundle format version",
                 _ => "checksum mismatch",
             };
             assert_refused(&bytes, expected);
@@ -345,6 +428,55 @@ mod tests {
             &seal(2, &header, opened.weights, index),
             "an index for a model that reads no examples",
         );
+    }
+
+    /// The translator with a reranker: a one-layer reverse model of its vocabularies turned around.
+    fn with_reranker(mut t: Translator) -> Translator {
+        let config = Seq2SeqConfig::new(t.config.code_vocab, t.config.prompt_vocab)
+            .with_d_model(8)
+            .with_heads(2)
+            .with_d_ff(16)
+            .with_encoder_layers(1)
+            .with_decoder_layers(1)
+            .with_max_prompt_len(8)
+            .with_max_code_len(8);
+        let reranker = Reranker::new(config.init(&t.device), config, 0.5, &t.config).unwrap();
+        t.reranker = Some(reranker);
+        t
+    }
+
+    #[test]
+    fn a_reverse_model_sits_between_the_weights_and_the_index() {
+        let t = with_reranker(translator(8, Some(6)));
+        let bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
+        let opened = open(&bytes).unwrap();
+        let reverse = opened.header.reverse.clone().unwrap();
+        assert_eq!((reverse.weight, reverse.weights_len), (0.5, opened.reverse_weights.len()));
+        let index = t.index.as_ref().unwrap().to_bytes();
+        let after_weights = [opened.reverse_weights, &index].concat();
+        assert_eq!(
+            &bytes[bytes.len() - CHECKSUM_LEN - after_weights.len()..][..after_weights.len()],
+            after_weights
+        );
+        assert_eq!(opened.index, t.index);
+
+        let loaded = load(&bytes, &t.device).unwrap().reranker.expect("the reranker comes back");
+        assert_eq!((loaded.weight, &loaded.config), (0.5, &t.reranker.as_ref().unwrap().config));
+        let before = t.reranker.as_ref().unwrap().model.collect(None, None, false);
+        let after = loaded.model.collect(None, None, false);
+        assert_eq!(before.len(), after.len());
+        assert!(before.iter().zip(&after).all(|(b, a)| floats(b) == floats(a)));
+
+        let mut header = serde_json::to_value(&opened.header).unwrap();
+        let left = after_weights.len();
+        header["reverse"]["weights_len"] = (left + 1).into();
+        assert_refused(
+            &seal(3, &header, opened.weights, &after_weights),
+            &format!("{} bytes of reverse weights, but {left} left", left + 1),
+        );
+        header["reverse"]["weights_len"] = reverse.weights_len.into();
+        header["reverse"]["config"]["code_vocab"] = (t.config.prompt_vocab + 1).into();
+        assert_refused(&seal(3, &header, opened.weights, &after_weights), "does not read the model's code");
     }
 
     #[test]

@@ -45,6 +45,28 @@ impl EncodedExample {
         }
     }
 
+    /// An example turned around for a reverse model: its code ids (cut to `max_code_in`) are
+    /// the input, its prompt ids (cut to `max_prompt_out - 1`) the target.
+    pub fn reversed(
+        example: &Example,
+        prompt_vocab: &Vocab,
+        code_vocab: &Vocab,
+        max_code_in: usize,
+        max_prompt_out: usize,
+    ) -> Self {
+        let mut code = code_vocab.encode(&example.code_tokens);
+        code.truncate(max_code_in);
+        let mut prompt = prompt_vocab.encode(&example.prompt_tokens);
+        prompt.truncate(max_prompt_out.saturating_sub(1));
+        Self {
+            prompt: code,
+            examples: Vec::new(),
+            code: prompt,
+            slots: example.slots.clone(),
+            reference: example.prompt.clone(),
+        }
+    }
+
     /// The same example with retrieved examples' code ids beside its prompt.
     pub fn with_examples(self, examples: Vec<usize>) -> Self {
         Self { examples, ..self }

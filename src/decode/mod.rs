@@ -7,10 +7,12 @@
 
 mod beam;
 mod grammar;
+mod rerank;
 mod rules;
 mod sample;
 mod stepper;
 
+pub use rerank::Reranker;
 pub use rules::RepeatLimit;
 
 use stepper::Stepper;
@@ -229,7 +231,8 @@ pub struct Generation {
     /// Per output token: its probability and the alternatives the model offered.
     #[serde(default)]
     pub tokens: Vec<TokenChoice>,
-    /// Log-probability of the output (beam: divided by the length penalty).
+    /// Log-probability of the output (beam: divided by the length penalty, plus the reranker's
+    /// weighted score when the translator has one).
     pub score: f32,
     /// The prompt was longer than the model reads and was cut.
     pub truncated: bool,
@@ -285,6 +288,8 @@ pub struct Translator {
     pub slots: bool,
     /// The retrieval index for a model that reads retrieved examples.
     pub index: Option<Index>,
+    /// Reorders a beam's answers by how well each explains its prompt.
+    pub reranker: Option<Reranker>,
     pub device: Device,
     /// The decoder's weights for [`CpuDecoder`] steps, when the model is on the CPU (Flex).
     cpu_decoder: Option<Arc<CpuDecoder>>,
@@ -330,7 +335,17 @@ impl Translator {
     ) -> Result<Self> {
         let cpu_decoder =
             (device == Device::flex()).then(|| CpuDecoder::new(&model).map(Arc::new)).transpose()?;
-        Ok(Translator { model, config, prompt_vocab, code_vocab, slots, index, device, cpu_decoder })
+        Ok(Translator {
+            model,
+            config,
+            prompt_vocab,
+            code_vocab,
+            slots,
+            index,
+            reranker: None,
+            device,
+            cpu_decoder,
+        })
     }
 
     /// The same translator stepping Burn's model on the CPU too (the reference the CPU decoder
@@ -470,6 +485,9 @@ impl Translator {
                         let wider = beam::BeamSearch { width: (4 * width).min(MAX_BEAM_WIDTH), ..search };
                         (ranked, _) =
                             wider.run(self.start(&input)?, options.attention, &rules, watch).await?;
+                    }
+                    if let (Some(reranker), false) = (&self.reranker, stopped) {
+                        reranker.rerank(&reading.ids, &mut ranked, &self.device).await?;
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);
                     let (best, cut) = choose(ranked, options.prefer_parseable, newline, max_tokens, parses);

@@ -25,10 +25,15 @@ pub enum Corpus {
     /// The code of every train and pretrain pair, without prompts: a decoder-only language
     /// model of Python whose decoder then starts a seq2seq run (`Init::decoder_only`).
     Code,
+    /// The train split's pairs turned around, code in and prompt words out: the reverse model
+    /// that reranks a beam by how well each answer explains its prompt
+    /// ([`crate::decode::Reranker`]). The model's prompt side is the code vocabulary.
+    Reverse,
 }
 
 impl Corpus {
-    pub const ALL: [Corpus; 4] = [Corpus::Train, Corpus::Pretrain, Corpus::Mixed, Corpus::Code];
+    pub const ALL: [Corpus; 5] =
+        [Corpus::Train, Corpus::Pretrain, Corpus::Mixed, Corpus::Code, Corpus::Reverse];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +41,7 @@ impl Corpus {
             Corpus::Pretrain => "pretrain",
             Corpus::Mixed => "mixed",
             Corpus::Code => "code",
+            Corpus::Reverse => "reverse",
         }
     }
 }
@@ -131,9 +137,10 @@ impl TrainingConfig {
         self.longest_code.unwrap_or(fits).min(fits)
     }
 
-    /// A code language model's dev score is its loss; a translator's, its BLEU.
+    /// A translator's dev score is its BLEU; a code language model's and a reverse model's,
+    /// their loss.
     pub fn scores_bleu(&self) -> bool {
-        self.corpus != Corpus::Code
+        !matches!(self.corpus, Corpus::Code | Corpus::Reverse)
     }
 
     /// Settings training cannot start with, said in words.
@@ -164,7 +171,7 @@ mod tests {
         for corpus in Corpus::ALL {
             assert_eq!(corpus.name().parse::<Corpus>(), Ok(corpus));
         }
-        assert!("books".parse::<Corpus>().unwrap_err().contains("train, pretrain, mixed, code"));
+        assert!("books".parse::<Corpus>().unwrap_err().contains("train, pretrain, mixed, code, reverse"));
     }
 
     #[test]

@@ -107,9 +107,23 @@ pub fn epoch_data(config: &TrainingConfig, data: &TrainingData) -> EpochData {
             _ => encoded,
         }
     };
+    if config.corpus == Corpus::Reverse {
+        let reverse = |e: &Example| {
+            let (prompt, code) = (data.prompt_vocab, &data.code_vocab);
+            EncodedExample::reversed(e, prompt, code, model.max_prompt_len, model.max_code_len)
+        };
+        let train: Vec<EncodedExample> = data
+            .train
+            .iter()
+            .flat_map(|e| std::iter::repeat_n(reverse(e), config.repeats(&e.source)))
+            .collect();
+        let summary =
+            format!("reverse corpus (code in, prompt out): {} pairs an epoch, repeats included", train.len());
+        return EpochData { dev: data.dev.iter().map(reverse).collect(), train, summary };
+    }
     let longest = config.longest_code();
     let sources: Vec<&Example> = match config.corpus {
-        Corpus::Train => data.train.iter().collect(),
+        Corpus::Train | Corpus::Reverse => data.train.iter().collect(),
         Corpus::Pretrain => data.pretrain.iter().collect(),
         Corpus::Mixed | Corpus::Code => data.train.iter().chain(&data.pretrain).collect(),
     };
@@ -388,8 +402,16 @@ mod tests {
         assert_eq!(epoch.dev.len(), 1);
         let train_only = epoch_data(&config.clone().with_corpus(Corpus::Train), &data);
         assert_eq!(train_only.train.len(), 4);
-        let code = epoch_data(&config.with_corpus(Corpus::Code), &data);
+        let code = epoch_data(&config.clone().with_corpus(Corpus::Code), &data);
         assert_eq!(code.train.iter().map(|w| w.code.len()).collect::<Vec<_>>(), [3, 3, 3, 7, 2]);
+        // Turned around: the train split only, code in (cut to the encoder's 4), prompt out.
+        let mut reverse_config = config.with_corpus(Corpus::Reverse);
+        reverse_config.model.max_prompt_len = 4;
+        let reverse = epoch_data(&reverse_config, &data);
+        assert_eq!(reverse.train.len(), 4);
+        let x = vocab.id("x");
+        assert!(reverse.train.iter().all(|e| e.prompt == [x; 3] && e.code == [vocab.id("p")]));
+        assert_eq!(reverse.dev[0].prompt, [x; 4]);
     }
 
     #[test]

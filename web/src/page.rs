@@ -382,6 +382,16 @@ impl App {
                     format!("{:?}", engine.info.precision).to_lowercase(),
                     self.load_ms.get()
                 ));
+                lines.push(match &engine.info.reverse {
+                    Some(reverse) => format!(
+                        "reranking: a reverse model ({} + {} layers, d{}), weight {}",
+                        reverse.config.encoder_layers,
+                        reverse.config.decoder_layers,
+                        reverse.config.d_model,
+                        reverse.weight
+                    ),
+                    None => "reranking: by parsing only (no reverse model)".into(),
+                });
             }
             None => lines.push("no model loaded".into()),
         }
