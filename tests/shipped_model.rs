@@ -54,6 +54,21 @@ fn the_shipped_model_answers_with_python_that_parses() {
     }
 }
 
+/// The bundle's reverse model reranks the beam: for this CoNaLa dev prompt the beam's best
+/// answer opens the file and never hashes it; once the reverse model's score counts, the answer
+/// that explains "md5" wins.
+#[test]
+fn the_reverse_model_picks_the_answer_that_explains_the_prompt() {
+    let mut translator = shipped();
+    let prompt = "calculate the md5 checksum of a file named 'filename.exe'";
+    let reranked = generate(&translator, prompt, &GenerateOptions::default());
+    assert!(reranked.contains("hashlib.md5("), "{reranked}");
+    let reranker = translator.reranker.as_mut().expect("the shipped bundle has a reverse model");
+    reranker.set_weight(0.0).unwrap();
+    let beam_order = generate(&translator, prompt, &GenerateOptions::default());
+    assert!(!beam_order.contains("md5"), "{beam_order}");
+}
+
 /// The constraint is what keeps those answers valid: without it, greedy search writes some of
 /// the same prompts as code that does not parse or holds a special token's name.
 #[test]

@@ -17,7 +17,7 @@ use crate::model_source::ModelSource;
 /// Cache Storage bucket; bump the suffix when the bundle format changes.
 const CACHE_NAME: &str = "nl2py-bundles-v1";
 /// A download larger than this is refused, whatever its `Content-Length` says: far more than any
-/// model a page can run (the shipped one is about 7 MB).
+/// model a page can run (the shipped one is about 19.5 MB).
 pub const MAX_BUNDLE_BYTES: usize = 256 << 20;
 
 /// Where the bytes came from.
