@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Continues the training run in progress on any machine: the fine-tuning of the shipped retrieval
-# model on the train split (runs/rag-ft; runs/rag, the 10 epochs it started from, is finished).
-# Prepares the data as the run was prepared, then resumes from runs/rag-ft's own checkpoints when
-# they are here, or else from the committed snapshot (snapshots/rag-ft: the last finished epoch's
-# weights, a fresh optimizer, the learning-rate schedule where that epoch ended). Before stopping
-# a session:
-#   nl2py snapshot --run runs/rag-ft --out snapshots/rag-ft   (then commit snapshots/rag-ft)
+# Continues a training run on any machine: `scripts/resume-training.sh [NAME]` resumes runs/NAME
+# from its own checkpoints when they are here, or else from the committed snapshot
+# snapshots/NAME (the last finished epoch's weights, a fresh optimizer, the learning-rate
+# schedule where that epoch ended). NAME defaults to the one folder in snapshots/. Prepares the
+# data first as the runs were prepared. Before stopping a session:
+#   nl2py snapshot --run runs/NAME --out snapshots/NAME   (then commit snapshots/NAME, and remove
+#   the snapshot of a run that is finished)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NL2PY_DATA:-../shared/data}
+if [[ $# -ge 1 ]]; then
+    name=$1
+else
+    shopt -s nullglob
+    found=(snapshots/*/)
+    [[ ${#found[@]} -eq 1 ]] || { echo "snapshots/ holds ${#found[@]} runs: name one" >&2; exit 2; }
+    name=$(basename "${found[0]}")
+fi
+[[ -f snapshots/$name/snapshot.json ]] || { echo "no snapshot named $name in snapshots/" >&2; exit 2; }
 cargo build --release -p model-export
 nl2py=target/release/nl2py
 [[ -f prepared-rag/index.bin ]] ||
     $nl2py prepare --data "$data" --out prepared-rag --max-vocab 8000 --neighbours 2 --max-example-len 96
-exec $nl2py train --resume --snapshot snapshots/rag-ft --data prepared-rag --out runs/rag-ft
+exec $nl2py train --resume --snapshot "snapshots/$name" --data prepared-rag --out "runs/$name"
