@@ -119,6 +119,15 @@ impl RerankArgs {
         if let Some(path) = &self.reverse_model {
             let reverse = crate::model_file::load(path, device)
                 .with_context(|| format!("--reverse-model {}", path.display()))?;
+            // Same-sized vocabularies tell a forward model from a reverse one only by content.
+            if reverse.prompt_vocab != translator.code_vocab || reverse.code_vocab != translator.prompt_vocab
+            {
+                bail!(
+                    "--reverse-model {} does not read this model's code and write its prompts: \
+                     train it with --corpus reverse on the same prepared folder",
+                    path.display()
+                );
+            }
             let weight = self.rerank_weight.unwrap_or_default();
             translator.reranker =
                 Some(Reranker::new(reverse.model, reverse.config, weight, &translator.config)?);
