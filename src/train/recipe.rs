@@ -326,8 +326,12 @@ pub fn train(config: &TrainingConfig, data: &TrainingData, launch: Launch) -> Re
     };
     let mut training = SupervisedTraining::new(dir, train_loader, dev_loader)
         .metrics((LossMetric::new(),))
-        .metric_train_numeric(LearningRateMetric::new())
-        .metric_valid_numeric(bleu)
+        .metric_train_numeric(LearningRateMetric::new());
+    // A model scored on its loss generates nothing in validation: a BLEU column would read 0.
+    if config.scores_bleu() {
+        training = training.metric_valid_numeric(bleu);
+    }
+    training = training
         .with_default_checkpointers()
         .with_checkpointing_strategy(
             ComposedCheckpointingStrategy::builder()
