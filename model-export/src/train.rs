@@ -38,7 +38,9 @@ pub struct Args {
     device: String,
     #[command(flatten)]
     training: TrainingArgs,
-    /// Start from this model's weights (a bundle or a run folder on the same prepared data).
+    /// Start from this model's weights (a bundle or a run folder on the same prepared data). A
+    /// model with fewer layers than this run's grows: its layers are copied, the extra ones start
+    /// as identities.
     #[arg(long)]
     init_from: Option<PathBuf>,
     /// Copy only what a code language model learned: code embeddings, the decoder's
@@ -112,7 +114,13 @@ fn init_weights(run_file: &RunFile, device: &Device) -> anyhow::Result<Option<(S
             init.from.display()
         );
     }
-    let transfer = if init.decoder_only { Transfer::Decoder } else { Transfer::All };
+    let (from, to) = (&source.config, &run_file.training.model);
+    let deeper = from.encoder_layers < to.encoder_layers || from.decoder_layers < to.decoder_layers;
+    let transfer = match (init.decoder_only, deeper) {
+        (true, _) => Transfer::Decoder,
+        (false, true) => Transfer::Grow,
+        (false, false) => Transfer::All,
+    };
     Ok(Some((source.model, transfer)))
 }
 

@@ -17,13 +17,19 @@ pub enum Transfer {
     /// self-attention and feed-forward blocks with their norms, and the output. Not the encoder,
     /// and not cross-attention, which saw no prompt.
     Decoder,
+    /// Every weight of a model with fewer layers but the same sizes and vocabularies, layer `i`
+    /// into layer `i`; the layers the source lacks (on top of each stack) start as identities:
+    /// the output projections of their attention and feed-forward blocks are zero, so the deeper
+    /// model computes what the source did until training moves them (growing a trained model
+    /// instead of training a larger one from scratch).
+    Grow,
 }
 
 impl Transfer {
     /// Tensor paths (Burn's dotted field names) this transfer copies.
     fn pattern(self) -> &'static str {
         match self {
-            Transfer::All => ".*",
+            Transfer::All | Transfer::Grow => ".*",
             Transfer::Decoder => {
                 r"^(code_embedding|code_positions|decoder_norm|output)\.|^decoder\.[0-9]+\.(self_attention|self_residual|feed_forward|feed_forward_residual)\."
             }
@@ -43,10 +49,19 @@ impl Seq2Seq {
         let mut store =
             BurnpackStore::from_bytes(Some(bytes)).with_regex(transfer.pattern()).allow_partial(true);
         let before = self.clone();
+        // Growing, the tensors of layers the source lacks are missing from it, and only those.
+        let (encoder_layers, decoder_layers) = (source.encoder.len(), source.decoder.len());
+        let grown =
+            |path: &str| transfer == Transfer::Grow && is_new_layer(path, encoder_layers, decoder_layers);
         let outcome = match self.load_from(&mut store) {
             Ok(result)
-                if result.errors.is_empty() && result.missing.is_empty() && result.unused.is_empty() =>
+                if result.errors.is_empty()
+                    && result.missing.iter().all(|(path, _)| grown(path))
+                    && result.unused.is_empty() =>
             {
+                if transfer == Transfer::Grow {
+                    self.zero_new_outputs(encoder_layers, decoder_layers).map_err(failed)?;
+                }
                 Ok(result.applied.len())
             }
             Ok(result) => {
@@ -63,6 +78,31 @@ impl Seq2Seq {
             *self = before;
         }
         outcome
+    }
+
+    /// Zeroes the output projections (weights and biases) of attention and feed-forward blocks in
+    /// the layers from `encoder_layers` and `decoder_layers` on: each such layer then adds nothing
+    /// to its residual stream.
+    fn zero_new_outputs(
+        &mut self,
+        encoder_layers: usize,
+        decoder_layers: usize,
+    ) -> std::result::Result<(), String> {
+        let output = |path: &str| path.contains("attention.output.") || path.contains("feed_forward.outer.");
+        let zeros: Vec<PackTensor> = self
+            .collect(None, None, false)
+            .into_iter()
+            .filter(|t| is_new_layer(&t.name, encoder_layers, decoder_layers) && output(&t.name))
+            .map(|t| {
+                let bytes = Bytes::from_elems(vec![0.0f32; t.byte_len() / 4]);
+                PackTensor::new(t.name.clone(), t.dtype, t.shape.clone(), t.param_id, bytes)
+            })
+            .collect();
+        let result = self.apply(zeros, None, None, false);
+        match result.errors.is_empty() {
+            true => Ok(()),
+            false => Err(format!("{:?}", result.errors)),
+        }
     }
 
     /// The element-wise mean of the weights of models of one configuration (checkpoint
@@ -104,12 +144,24 @@ impl Seq2Seq {
     }
 }
 
+/// Whether a tensor path (`decoder.3.feed_forward.outer.weight`) is in one of the layers from
+/// `encoder_layers` on in the encoder, or from `decoder_layers` on in the decoder.
+fn is_new_layer(path: &str, encoder_layers: usize, decoder_layers: usize) -> bool {
+    let mut parts = path.split('.');
+    let first_new = match parts.next() {
+        Some("encoder") => encoder_layers,
+        Some("decoder") => decoder_layers,
+        _ => return false,
+    };
+    parts.next().and_then(|layer| layer.parse::<usize>().ok()).is_some_and(|layer| layer >= first_new)
+}
+
 #[cfg(test)]
 mod tests {
-    use burn::tensor::Device;
+    use burn::tensor::{Device, Int, Tensor, TensorData};
 
     use super::*;
-    use crate::model::Seq2SeqConfig;
+    use crate::model::{EncoderInput, Seq2SeqConfig};
 
     fn config() -> Seq2SeqConfig {
         Seq2SeqConfig::new(20, 30).with_d_model(16).with_heads(2).with_d_ff(32).with_dropout(0.0)
@@ -171,6 +223,40 @@ mod tests {
         let mut all = fresh.clone();
         assert_eq!(all.copy_weights(&source, Transfer::All).unwrap(), from.len());
         assert_eq!(weights(&all), from);
+    }
+
+    /// A grown model starts where its source was: same logits, every source tensor copied into
+    /// it; its new layers' other weights stay as initialised, so training can move them.
+    #[test]
+    fn a_grown_model_computes_what_its_source_did() {
+        let device = Device::flex();
+        let source = with_distinct_norms(&config().init(&device));
+        let deeper = config().with_encoder_layers(3).with_decoder_layers(4);
+        let fresh = deeper.init(&device);
+        let mut grown = fresh.clone();
+        let copied = grown.copy_weights(&source, Transfer::Grow).unwrap();
+        assert_eq!(copied, weights(&source).len());
+        let ints = |rows: &[&[i64]]| -> Tensor<2, Int> {
+            let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+            Tensor::from_data(TensorData::new(flat, [rows.len(), rows[0].len()]), &device)
+        };
+        let input = EncoderInput::new(ints(&[&[5, 6, 7, 0], &[8, 9, 0, 0]]));
+        let target = ints(&[&[1, 4, 5, 6], &[1, 9, 9, 8]]);
+        let expected = source.forward(&input, target.clone());
+        let got = grown.forward(&input, target);
+        let gap = (expected - got).abs().max().into_scalar::<f32>();
+        assert!(gap < 1e-5, "logits differ by {gap}");
+        let new_query =
+            |m: &Seq2Seq| weights(m).into_iter().find(|(p, _)| p == "decoder.3.self_attention.query.weight");
+        assert_eq!(
+            new_query(&grown),
+            new_query(&fresh),
+            "a new layer's other weights are left as initialised"
+        );
+        // Not a grown model: the plain copy still wants every layer, and a deeper source is refused.
+        assert!(fresh.clone().copy_weights(&source, Transfer::All).is_err());
+        let mut shallow = config().init(&device);
+        assert!(shallow.copy_weights(&grown, Transfer::Grow).is_err());
     }
 
     #[test]
