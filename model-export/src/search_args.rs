@@ -22,6 +22,11 @@ pub struct SearchArgs {
     /// the best one that Python can parse).
     #[arg(long)]
     no_rerank: bool,
+    /// Of the beam's candidates that parse, take the best even when it reads a name that
+    /// nothing defines (the default prefers the best one that defines what it reads, or whose
+    /// names the prompt gives).
+    #[arg(long)]
+    allow_undefined: bool,
     /// Sample at this temperature (above 0) instead of searching.
     #[arg(long)]
     temperature: Option<f32>,
@@ -101,6 +106,7 @@ impl SearchArgs {
             search,
             max_tokens: self.max_tokens,
             prefer_parseable: !self.no_rerank,
+            prefer_defined: !self.allow_undefined,
             constrained: !self.unconstrained,
             repeat_limit: match self.repeat_limit {
                 Some(RepeatChoice::Off) => None,

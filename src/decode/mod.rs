@@ -7,6 +7,7 @@
 
 mod beam;
 mod grammar;
+mod names;
 mod rerank;
 mod rules;
 mod sample;
@@ -88,6 +89,11 @@ pub struct GenerateOptions {
     /// best one when none does). Greedy search and sampling have a single candidate.
     #[serde(default)]
     pub prefer_parseable: bool,
+    /// With `prefer_parseable`: of those that parse, take the best that is one line or reads no
+    /// name it leaves undefined ([`names`]: not bound in it, not a builtin, not a word of the
+    /// prompt), when one is.
+    #[serde(default)]
+    pub prefer_defined: bool,
     /// Rule out tokens that cannot continue Python ([`grammar`]).
     #[serde(default = "constrained_by_default")]
     pub constrained: bool,
@@ -115,6 +121,7 @@ impl Default for GenerateOptions {
             max_tokens: 200,
             attention: false,
             prefer_parseable: true,
+            prefer_defined: true,
             constrained: true,
             repeat_limit: Some(RepeatLimit { n: 4, times: 2 }),
             prefix: Vec::new(),
@@ -489,6 +496,13 @@ impl Translator {
                     if let (Some(reranker), false) = (&self.reranker, stopped) {
                         reranker.rerank(&reading.ids, &mut ranked, &self.device).await?;
                     }
+                    if options.prefer_parseable && options.prefer_defined {
+                        let words = prompt_words(&reading.prompt);
+                        prefer(&mut ranked, |ids| {
+                            let code = code_from_tokens(&self.code_vocab.decode(ids), &reading.prompt.slots);
+                            names::defines_what_it_reads(&code, &words)
+                        });
+                    }
                     let newline = self.code_vocab.id(code::NEWLINE);
                     let (best, cut) = choose(ranked, options.prefer_parseable, newline, max_tokens, parses);
                     answers.push((best, memory_width, cut));
@@ -656,6 +670,23 @@ fn choose(
     (best, true)
 }
 
+/// Moves the best-ranked hypothesis for which `wanted` holds to the front, the others keeping
+/// their order; leaves them as they are when there is none.
+fn prefer(ranked: &mut Vec<Hypothesis>, wanted: impl Fn(&[usize]) -> bool) {
+    if let Some(pick) = ranked.iter().position(|h| wanted(&h.ids)) {
+        let best = ranked.remove(pick);
+        ranked.insert(0, best);
+    }
+}
+
+/// The prompt's words and the identifiers inside its slots (`` `d.items()` `` gives `d`,
+/// `items`): names a program may read without defining them.
+fn prompt_words(prompt: &prompt::Prompt) -> Vec<&str> {
+    let in_slots =
+        prompt.slots.iter().flat_map(|slot| slot.text.split(|c: char| !(c.is_alphanumeric() || c == '_')));
+    prompt.tokens.iter().map(String::as_str).chain(in_slots).filter(|word| !word.is_empty()).collect()
+}
+
 /// Python source from generated code tokens: the prompt's names and strings put back, detokenized.
 pub fn code_from_tokens(tokens: &[String], slots: &prompt::Slots) -> String {
     code::detokenize(&slots.restore(tokens))
@@ -701,6 +732,28 @@ mod tests {
             (ranked().remove(0), false),
             "none parses: the best"
         );
+    }
+
+    #[test]
+    fn the_best_hypothesis_wanted_goes_first_and_the_rest_keep_their_order() {
+        let ranked = |ids: &[usize]| -> Vec<Hypothesis> {
+            ids.iter().map(|&id| Hypothesis { ids: vec![id], ..Hypothesis::default() }).collect()
+        };
+        let firsts = |hs: &[Hypothesis]| hs.iter().map(|h| h.ids[0]).collect::<Vec<_>>();
+        let mut hs = ranked(&[3, 1, 2, 4]);
+        prefer(&mut hs, |ids| ids[0].is_multiple_of(2));
+        assert_eq!(firsts(&hs), [2, 3, 1, 4]);
+        prefer(&mut hs, |_| false);
+        assert_eq!(firsts(&hs), [2, 3, 1, 4]);
+    }
+
+    #[test]
+    fn a_prompts_words_include_the_identifiers_in_its_slots() {
+        let prompt = prompt::tokenize("sum the values of `d.items()` in 'two words'");
+        let words = prompt_words(&prompt);
+        for word in ["sum", "values", "d", "items", "two", "words"] {
+            assert!(words.contains(&word), "{word} in {words:?}");
+        }
     }
 
     #[test]
