@@ -22,11 +22,11 @@ pub struct SearchArgs {
     /// the best one that Python can parse).
     #[arg(long)]
     no_rerank: bool,
-    /// Of the beam's candidates that parse, take the best even when it reads a name that
-    /// nothing defines (the default prefers the best one that defines what it reads, or whose
-    /// names the prompt gives).
+    /// Of the beam's candidates that parse, take the best even when it is a program of several
+    /// lines that could not run on its own (the default prefers the best one that is one line,
+    /// or compiles and reads no name that nothing defines and the prompt does not give).
     #[arg(long)]
-    allow_undefined: bool,
+    allow_fragments: bool,
     /// Sample at this temperature (above 0) instead of searching.
     #[arg(long)]
     temperature: Option<f32>,
@@ -106,7 +106,7 @@ impl SearchArgs {
             search,
             max_tokens: self.max_tokens,
             prefer_parseable: !self.no_rerank,
-            prefer_defined: !self.allow_undefined,
+            prefer_standalone: !self.allow_fragments,
             constrained: !self.unconstrained,
             repeat_limit: match self.repeat_limit {
                 Some(RepeatChoice::Off) => None,

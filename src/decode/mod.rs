@@ -7,10 +7,10 @@
 
 mod beam;
 mod grammar;
-mod names;
 mod rerank;
 mod rules;
 mod sample;
+mod standalone;
 mod stepper;
 
 pub use rerank::Reranker;
@@ -89,11 +89,11 @@ pub struct GenerateOptions {
     /// best one when none does). Greedy search and sampling have a single candidate.
     #[serde(default)]
     pub prefer_parseable: bool,
-    /// With `prefer_parseable`: of those that parse, take the best that is one line or reads no
-    /// name it leaves undefined ([`names`]: not bound in it, not a builtin, not a word of the
-    /// prompt), when one is.
+    /// With `prefer_parseable`: of those that parse, take the best that is one line or could run
+    /// on its own, when one is ([`standalone`]: CPython compiles it, and it reads no name that
+    /// is not bound in it, a builtin or a word of the prompt).
     #[serde(default)]
-    pub prefer_defined: bool,
+    pub prefer_standalone: bool,
     /// Rule out tokens that cannot continue Python ([`grammar`]).
     #[serde(default = "constrained_by_default")]
     pub constrained: bool,
@@ -121,7 +121,7 @@ impl Default for GenerateOptions {
             max_tokens: 200,
             attention: false,
             prefer_parseable: true,
-            prefer_defined: true,
+            prefer_standalone: true,
             constrained: true,
             repeat_limit: Some(RepeatLimit { n: 4, times: 2 }),
             prefix: Vec::new(),
@@ -496,11 +496,11 @@ impl Translator {
                     if let (Some(reranker), false) = (&self.reranker, stopped) {
                         reranker.rerank(&reading.ids, &mut ranked, &self.device).await?;
                     }
-                    if options.prefer_parseable && options.prefer_defined {
+                    if options.prefer_parseable && options.prefer_standalone {
                         let words = prompt_words(&reading.prompt);
                         prefer(&mut ranked, |ids| {
                             let code = code_from_tokens(&self.code_vocab.decode(ids), &reading.prompt.slots);
-                            names::defines_what_it_reads(&code, &words)
+                            standalone::is_standalone(&code, &words)
                         });
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);

@@ -1,8 +1,10 @@
-//! Names a program reads that nothing defines: not bound anywhere in it (assigned, a loop or
-//! `with` target, a parameter, a `def` or `class`, an import, an `except … as`), not a Python
-//! builtin, and not a word of the prompt. Such a name fails at run time (`NameError`), unless the
-//! user's own code defines it: hence the prompt's words count as defined ("sort list `d`" may
-//! read `d`). Scopes are not told apart: a name bound anywhere counts as defined everywhere.
+//! Whether a program could run on its own, as far as reading it tells: CPython would compile it
+//! (RustPython's parser accepts `return` outside a function, CPython does not), and it reads no
+//! name that nothing defines. Such a name is not bound anywhere in it (assigned, a loop or `with`
+//! target, a parameter, a `def` or `class`, an import, an `except … as`), not a Python builtin,
+//! and not a word of the prompt; it fails at run time (`NameError`) unless the user's own code
+//! defines it, hence the prompt's words count as defined ("sort list `d`" may read `d`). Scopes
+//! are not told apart: a name bound anywhere counts as defined everywhere.
 
 use std::collections::BTreeSet;
 
@@ -172,42 +174,63 @@ const BUILTINS: &[&str] = &[
     "zip",
 ];
 
-/// Whether `code` parses and either is one line (a snippet, which may read the user's own
-/// names: `sorted(d, key=d.get)`) or reads no name that [`undefined_names`] finds. Of several
-/// lines a user expects a program that runs as it is.
-pub fn defines_what_it_reads(code: &str, prompt_words: &[&str]) -> bool {
-    let one_line = code.trim().lines().count() <= 1;
-    undefined_names(code, prompt_words).is_some_and(|names| one_line || names.is_empty())
+/// Whether `code` parses and either is one line (a snippet, which may read the user's own names
+/// or `return` from the user's function: `sorted(d, key=d.get)`) or could run on its own: it
+/// compiles and reads no undefined name. Of several lines a user expects a program that runs
+/// as it is.
+pub fn is_standalone(code: &str, prompt_words: &[&str]) -> bool {
+    let Some(reading) = read(code) else { return false };
+    code.trim().lines().count() <= 1 || !reading.misplaced && reading.undefined(prompt_words).is_empty()
 }
 
-/// The names `code` reads that it never binds, that are not builtins and not among
-/// `prompt_words` (compared without case); `None` when `code` does not parse.
-pub fn undefined_names(code: &str, prompt_words: &[&str]) -> Option<BTreeSet<String>> {
+fn read(code: &str) -> Option<Reading> {
     let ast::Mod::Module(module) = parse(code, Mode::Module, "<generated>").ok()? else {
         return None;
     };
-    let mut names = Names::default();
+    let mut reading = Reading::default();
     for statement in module.body {
-        names.visit_stmt(statement);
+        reading.visit_stmt(statement);
     }
-    let mentioned: BTreeSet<String> = prompt_words.iter().map(|w| w.to_lowercase()).collect();
-    let Names { read, bound } = names;
-    Some(
-        read.into_iter()
-            .filter(|name| !bound.contains(name) && !BUILTINS.contains(&name.as_str()))
-            .filter(|name| !mentioned.contains(&name.to_lowercase()))
-            .collect(),
-    )
+    Some(reading)
 }
 
-/// The names a program reads and those it binds.
+/// What a walk over a program found: the names it reads and those it binds, and whether a
+/// statement stands where CPython refuses it.
 #[derive(Default)]
-struct Names {
+struct Reading {
     read: BTreeSet<String>,
     bound: BTreeSet<String>,
+    /// `return` or `yield` outside a function, `break` or `continue` outside a loop.
+    misplaced: bool,
+    /// Where the walk is: inside a function (or lambda), inside a loop (of this function).
+    in_function: bool,
+    in_loop: bool,
 }
 
-impl Visitor for Names {
+impl Reading {
+    /// The names read that are never bound, not builtins and not among `prompt_words`
+    /// (compared without case).
+    fn undefined(&self, prompt_words: &[&str]) -> BTreeSet<String> {
+        let mentioned: BTreeSet<String> = prompt_words.iter().map(|w| w.to_lowercase()).collect();
+        self.read
+            .iter()
+            .filter(|name| !self.bound.contains(*name) && !BUILTINS.contains(&name.as_str()))
+            .filter(|name| !mentioned.contains(&name.to_lowercase()))
+            .cloned()
+            .collect()
+    }
+
+    /// Walks inside a new place: a function's body (`in_function`) or a class's (neither), or
+    /// a loop's body.
+    fn within(&mut self, in_function: bool, in_loop: bool, walk: impl FnOnce(&mut Self)) {
+        let outer = (self.in_function, self.in_loop);
+        (self.in_function, self.in_loop) = (in_function, in_loop);
+        walk(self);
+        (self.in_function, self.in_loop) = outer;
+    }
+}
+
+impl Visitor for Reading {
     fn visit_expr_name(&mut self, node: ast::ExprName) {
         let name = node.id.to_string();
         match node.ctx {
@@ -218,17 +241,56 @@ impl Visitor for Names {
 
     fn visit_stmt_function_def(&mut self, node: ast::StmtFunctionDef) {
         self.bound.insert(node.name.to_string());
-        self.generic_visit_stmt_function_def(node);
+        self.within(true, false, |walk| walk.generic_visit_stmt_function_def(node));
     }
 
     fn visit_stmt_async_function_def(&mut self, node: ast::StmtAsyncFunctionDef) {
         self.bound.insert(node.name.to_string());
-        self.generic_visit_stmt_async_function_def(node);
+        self.within(true, false, |walk| walk.generic_visit_stmt_async_function_def(node));
+    }
+
+    fn visit_expr_lambda(&mut self, node: ast::ExprLambda) {
+        self.within(true, false, |walk| walk.generic_visit_expr_lambda(node));
     }
 
     fn visit_stmt_class_def(&mut self, node: ast::StmtClassDef) {
         self.bound.insert(node.name.to_string());
-        self.generic_visit_stmt_class_def(node);
+        self.within(false, false, |walk| walk.generic_visit_stmt_class_def(node));
+    }
+
+    fn visit_stmt_for(&mut self, node: ast::StmtFor) {
+        self.within(self.in_function, true, |walk| walk.generic_visit_stmt_for(node));
+    }
+
+    fn visit_stmt_async_for(&mut self, node: ast::StmtAsyncFor) {
+        self.within(self.in_function, true, |walk| walk.generic_visit_stmt_async_for(node));
+    }
+
+    fn visit_stmt_while(&mut self, node: ast::StmtWhile) {
+        self.within(self.in_function, true, |walk| walk.generic_visit_stmt_while(node));
+    }
+
+    fn visit_stmt_return(&mut self, node: ast::StmtReturn) {
+        self.misplaced |= !self.in_function;
+        self.generic_visit_stmt_return(node);
+    }
+
+    fn visit_expr_yield(&mut self, node: ast::ExprYield) {
+        self.misplaced |= !self.in_function;
+        self.generic_visit_expr_yield(node);
+    }
+
+    fn visit_expr_yield_from(&mut self, node: ast::ExprYieldFrom) {
+        self.misplaced |= !self.in_function;
+        self.generic_visit_expr_yield_from(node);
+    }
+
+    fn visit_stmt_break(&mut self, _node: ast::StmtBreak) {
+        self.misplaced |= !self.in_loop;
+    }
+
+    fn visit_stmt_continue(&mut self, _node: ast::StmtContinue) {
+        self.misplaced |= !self.in_loop;
     }
 
     // rustpython-ast's visitor leaves the fields of the nodes below unvisited.
@@ -323,7 +385,7 @@ mod tests {
     use super::*;
 
     fn undefined(code: &str, prompt: &[&str]) -> Vec<String> {
-        undefined_names(code, prompt).expect("parses").into_iter().collect()
+        read(code).expect("parses").undefined(prompt).into_iter().collect()
     }
 
     #[test]
@@ -349,14 +411,40 @@ mod tests {
                        match y:\n    case [first, *others] if first:\n        print(first, others)\n";
         assert_eq!(undefined(program, &[]), Vec::<String>::new());
         assert_eq!(undefined("sorted(D, key=D.get)\n", &["sort", "d", "by", "value"]), Vec::<String>::new());
-        assert!(undefined_names("def f(:\n", &[]).is_none());
+        assert!(read("def f(:\n").is_none());
     }
 
     #[test]
-    fn a_program_of_several_lines_must_define_what_it_reads_and_a_snippet_need_not() {
-        assert!(defines_what_it_reads("sorted(d, key=d.get)\n", &[]));
-        assert!(!defines_what_it_reads("s = 0\nfor x in numbers:\n    s += x\n", &[]));
-        assert!(defines_what_it_reads("s = 0\nfor x in numbers:\n    s += x\n", &["numbers"]));
-        assert!(!defines_what_it_reads("sorted(d,\n", &[]));
+    fn a_program_of_several_lines_must_stand_alone_and_a_snippet_need_not() {
+        assert!(is_standalone("sorted(d, key=d.get)\n", &[]));
+        assert!(is_standalone("return x[::-1]\n", &[]));
+        assert!(!is_standalone("s = 0\nfor x in numbers:\n    s += x\n", &[]));
+        assert!(is_standalone("s = 0\nfor x in numbers:\n    s += x\n", &["numbers"]));
+        assert!(!is_standalone("sorted(d,\n", &[]));
+    }
+
+    /// What CPython refuses to compile though it parses, as `SyntaxError: 'return' outside
+    /// function` says.
+    #[test]
+    fn return_and_yield_belong_in_functions_and_break_in_loops() {
+        let misplaced = |code: &str| read(code).expect("parses").misplaced;
+        for bad in [
+            "x = 1\nreturn x\n",
+            "for i in x:\n    yield i\n",
+            "if x:\n    break\n",
+            "def f():\n    continue\n",
+            "for i in x:\n    class C:\n        return 1\n",
+            "while x:\n    def f():\n        break\n",
+        ] {
+            assert!(misplaced(bad), "{bad}");
+        }
+        for good in [
+            "def f(x):\n    for i in x:\n        if i:\n            break\n        yield i\n    return 0\n",
+            "while True:\n    continue\n",
+            "g = lambda: (yield)\n",
+            "class C:\n    def f(self):\n        return 1\n",
+        ] {
+            assert!(!misplaced(good), "{good}");
+        }
     }
 }
