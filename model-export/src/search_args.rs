@@ -56,7 +56,8 @@ pub struct SearchArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct RerankArgs {
     /// Rerank the beam with this reverse model (a bundle or run folder trained with `--corpus
-    /// reverse` on the same prepared data) instead of the bundle's own.
+    /// reverse` on the same prepared data, or a bundle of the same data that holds one) instead
+    /// of the bundle's own.
     #[arg(long, requires = "rerank_weight")]
     reverse_model: Option<PathBuf>,
     /// How much the reverse model's score counts in reranking (0: not at all) [default: the
@@ -123,20 +124,26 @@ impl RerankArgs {
     /// --rerank-weight's weight.
     pub fn apply(&self, translator: &mut Translator, device: &Device) -> anyhow::Result<()> {
         if let Some(path) = &self.reverse_model {
-            let reverse = crate::model_file::load(path, device)
+            let loaded = crate::model_file::load(path, device)
                 .with_context(|| format!("--reverse-model {}", path.display()))?;
             // Same-sized vocabularies tell a forward model from a reverse one only by content.
-            if reverse.prompt_vocab != translator.code_vocab || reverse.code_vocab != translator.prompt_vocab
-            {
-                bail!(
-                    "--reverse-model {} does not read this model's code and write its prompts: \
-                     train it with --corpus reverse on the same prepared folder",
+            let turned_around =
+                loaded.prompt_vocab == translator.code_vocab && loaded.code_vocab == translator.prompt_vocab;
+            let same =
+                loaded.prompt_vocab == translator.prompt_vocab && loaded.code_vocab == translator.code_vocab;
+            let (model, config) = match (turned_around, same, loaded.reranker) {
+                (true, _, _) => (loaded.model, loaded.config),
+                // Another bundle of the same data: its own reverse model.
+                (false, true, Some(reverse)) => (reverse.model, reverse.config),
+                _ => bail!(
+                    "--reverse-model {} does not read this model's code and write its prompts, nor \
+                     is it a bundle of the same data with a reverse model: train one with --corpus \
+                     reverse on the same prepared folder",
                     path.display()
-                );
-            }
+                ),
+            };
             let weight = self.rerank_weight.unwrap_or_default();
-            translator.reranker =
-                Some(Reranker::new(reverse.model, reverse.config, weight, &translator.config)?);
+            translator.reranker = Some(Reranker::new(model, config, weight, &translator.config)?);
         } else if let Some(weight) = self.rerank_weight {
             match &mut translator.reranker {
                 Some(reranker) => reranker.set_weight(weight)?,
