@@ -69,6 +69,19 @@ fn the_reverse_model_picks_the_answer_that_explains_the_prompt() {
     assert!(!beam_order.contains("md5"), "{beam_order}");
 }
 
+/// A program of several lines must stand alone: for this English–Python dev prompt the beam's
+/// best answer calls `datetime` without importing it; the next one that imports it wins.
+#[test]
+fn a_program_that_reads_an_undefined_name_gives_way_to_one_that_stands_alone() {
+    let translator = shipped();
+    let prompt = "write a program to convert date to timestamp and print the result";
+    let standalone = generate(&translator, prompt, &GenerateOptions::default());
+    assert!(standalone.contains("import datetime"), "{standalone}");
+    let fragments = GenerateOptions { prefer_standalone: false, ..GenerateOptions::default() };
+    let best = generate(&translator, prompt, &fragments);
+    assert!(best.contains("datetime.") && !best.contains("import"), "{best}");
+}
+
 /// The constraint is what keeps those answers valid: without it, greedy search writes some of
 /// the same prompts as code that does not parse or holds a special token's name.
 #[test]
