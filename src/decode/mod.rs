@@ -499,8 +499,7 @@ impl Translator {
                     if options.prefer_parseable && options.prefer_standalone {
                         let words = prompt_words(&reading.prompt);
                         prefer(&mut ranked, |ids| {
-                            let code = code_from_tokens(&self.code_vocab.decode(ids), &reading.prompt.slots);
-                            standalone::is_standalone(&code, &words)
+                            standalone::is_standalone(&self.code(ids, &reading.prompt.slots), &words)
                         });
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);
@@ -524,8 +523,13 @@ impl Translator {
     /// Whether code ids, with the prompt's slots put back, make a non-empty program that parses
     /// (an empty program parses, but answers nothing).
     fn parses(&self, ids: &[usize], slots: &prompt::Slots) -> bool {
-        let code = code_from_tokens(&self.code_vocab.decode(ids), slots);
+        let code = self.code(ids, slots);
         !code.trim().is_empty() && is_valid_python(&code)
+    }
+
+    /// The Python source of code ids, with the prompt's slots put back.
+    fn code(&self, ids: &[usize], slots: &prompt::Slots) -> String {
+        code_from_tokens(&self.code_vocab.decode(ids), slots)
     }
 
     /// A prompt as the model reads it, with its retrieved examples.

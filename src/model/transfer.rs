@@ -59,10 +59,12 @@ impl Seq2Seq {
                     && result.missing.iter().all(|(path, _)| grown(path))
                     && result.unused.is_empty() =>
             {
-                if transfer == Transfer::Grow {
-                    self.zero_new_outputs(encoder_layers, decoder_layers).map_err(failed)?;
+                // A failure here must also leave the model as it was (below).
+                match transfer {
+                    Transfer::Grow => self.zero_new_outputs(encoder_layers, decoder_layers).map_err(failed),
+                    _ => Ok(()),
                 }
-                Ok(result.applied.len())
+                .map(|()| result.applied.len())
             }
             Ok(result) => {
                 let missing: Vec<&String> = result.missing.iter().map(|(path, _)| path).collect();
