@@ -7,7 +7,6 @@ mod eval;
 mod export;
 mod files;
 mod generate;
-mod harvest;
 mod mine;
 mod model_file;
 mod prepare;
@@ -45,9 +44,6 @@ enum Command {
     Snapshot(snapshot::Args),
     /// Generates Python for a prompt.
     Generate(generate::Args),
-    /// Answers training prompts, runs the answers, and writes a prepared folder whose train
-    /// split also holds those that ran clean (expert iteration's data).
-    Harvest(harvest::Args),
     /// Measures training and generation speed of the default model on this machine.
     Bench(bench::Args),
 }
@@ -61,7 +57,6 @@ fn main() -> anyhow::Result<()> {
         Command::Export(args) => export::run(&args),
         Command::Snapshot(args) => snapshot::run(&args),
         Command::Generate(args) => generate::run(&args),
-        Command::Harvest(args) => harvest::run(&args),
         Command::Bench(args) => bench::run(&args),
     }
 }

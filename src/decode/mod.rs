@@ -410,7 +410,7 @@ impl Translator {
         options: &GenerateOptions,
         watch: &mut impl Watch,
     ) -> Result<Generation> {
-        let mut generations = self.generate_batch_watched(&[(prompt_text, None)], options, watch).await?;
+        let mut generations = self.generate_batch_watched(&[prompt_text], options, watch).await?;
         generations.remove(0)
     }
 
@@ -422,34 +422,17 @@ impl Translator {
         prompts: &[&str],
         options: &GenerateOptions,
     ) -> Result<Vec<Result<Generation>>> {
-        let queries: Vec<(&str, Option<&[usize]>)> = prompts.iter().map(|&text| (text, None)).collect();
-        self.generate_batch_watched(&queries, options, &mut ()).await
+        self.generate_batch_watched(prompts, options, &mut ()).await
     }
 
-    /// [`Translator::generate_batch`] for prompts of the retrieval index's own pairs: each reads
-    /// the index entries given beside it (its `Example::retrieved`, which leave its own pair
-    /// out, as training did) instead of its nearest, which would hold its own answer.
-    pub async fn generate_batch_beside(
-        &self,
-        prompts: &[(&str, &[usize])],
-        options: &GenerateOptions,
-    ) -> Result<Vec<Result<Generation>>> {
-        let queries: Vec<(&str, Option<&[usize]>)> =
-            prompts.iter().map(|&(text, entries)| (text, Some(entries))).collect();
-        self.generate_batch_watched(&queries, options, &mut ()).await
-    }
-
-    /// Generates for each prompt, which reads the index entries beside it or, without them, its
-    /// nearest.
     async fn generate_batch_watched(
         &self,
-        prompts: &[(&str, Option<&[usize]>)],
+        prompts: &[&str],
         options: &GenerateOptions,
         watch: &mut impl Watch,
     ) -> Result<Vec<Result<Generation>>> {
         options.check(self.code_vocab.len())?;
-        let readings: Vec<Result<Reading>> =
-            prompts.iter().map(|&(text, entries)| self.read(text, entries)).collect();
+        let readings: Vec<Result<Reading>> = prompts.iter().map(|text| self.read(text)).collect();
         let ready: Vec<&Reading> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
         let classes = options.constrained.then(|| grammar::TokenClasses::new(&self.code_vocab));
         let complete = |prompt: usize, ids: &[usize]| self.parses(ids, &ready[prompt].prompt.slots);
@@ -549,9 +532,8 @@ impl Translator {
         code_from_tokens(&self.code_vocab.decode(ids), slots)
     }
 
-    /// A prompt as the model reads it, with its retrieved examples: these index entries, or
-    /// without them its nearest.
-    fn read(&self, text: &str, entries: Option<&[usize]>) -> Result<Reading> {
+    /// A prompt as the model reads it, with its retrieved examples.
+    fn read(&self, text: &str) -> Result<Reading> {
         let prompt = self.tokenize_prompt(text);
         if prompt.tokens.is_empty() {
             return Err(Error::EmptyPrompt);
@@ -562,15 +544,7 @@ impl Translator {
         }
         let truncated = ids.len() > self.config.max_prompt_len;
         ids.truncate(self.config.max_prompt_len);
-        let hits = match (entries, &self.index) {
-            (Some(entries), Some(index)) if self.model.reads_examples() => {
-                if let Some(entry) = entries.iter().find(|&&entry| entry >= index.len()) {
-                    return Err(Error::Index(format!("no entry {entry}: it holds {}", index.len())));
-                }
-                entries.iter().map(|&entry| Hit { entry, score: 0.0 }).collect()
-            }
-            _ => self.retrieve(&prompt.tokens),
-        };
+        let hits = self.retrieve(&prompt.tokens);
         let example_ids = self.example_ids(&hits);
         Ok(Reading { prompt, ids, truncated, hits, example_ids })
     }

@@ -1,14 +1,12 @@
 //! Training, native only (feature `train`): the recipe in one place ([`TrainingConfig`] with
 //! every default, [`train`]), what burn-train's Learner needs from the model
-//! ([`objective`]), dev BLEU as a burn-train metric, the run folder's progress log, and pairs
-//! made of the model's own rewarded answers ([`self_pairs`]).
+//! ([`objective`]), dev BLEU as a burn-train metric, and the run folder's progress log.
 
 mod bleu;
 mod config;
 pub mod objective;
 mod progress;
 mod recipe;
-pub mod self_pairs;
 
 pub use config::{Corpus, Init, TrainingConfig};
 pub use objective::loss;
