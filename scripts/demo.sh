@@ -10,6 +10,8 @@ mkdir -p target
 # The very build trunk runs for index.html's `data-bin="nl2py-web"` (same profile, target, features).
 cargo build --release --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-web >target/demo-page-build.log 2>&1 &
 page_build=$!
-scripts/setup.sh
+# The page's build is the longer one, and its last crates build one after another: the tools
+# take the cores it leaves.
+nice -n 10 scripts/setup.sh
 wait "$page_build" || { tail -30 target/demo-page-build.log >&2; echo "the page's build failed (target/demo-page-build.log)" >&2; exit 1; }
 exec trunk serve --release "$@"

@@ -40,8 +40,10 @@ if [[ "$(wasm-opt --version 2>/dev/null)" != *"version 132"* ]]; then
 fi
 
 if ! command -v trunk >/dev/null; then
-    # trunk's own release profile links with fat LTO in one codegen unit; a build tool needs
-    # neither: without them, and at opt-level 1, it built in 13 minutes here beside the page.
-    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
-        cargo +nightly install trunk --locked
+    # trunk's own release profile links with fat LTO in one codegen unit; a build tool that
+    # serves files and runs wasm-bindgen and wasm-opt needs neither, nor optimised code. Without
+    # its default features it has no TLS (it downloads nothing here: Trunk.toml says offline and
+    # the tools above are installed) and no update check.
+    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
+        cargo +nightly install trunk --locked --no-default-features
 fi
