@@ -29,21 +29,29 @@ if ((${#apt_packages[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${apt_packages[@]}"
 fi
 
+# The two cargo installs build at once (each in a folder of its own), so that neither core
+# waits while the other's build is down to its last crates.
+installs=()
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print }' Cargo.lock)
 if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]]; then
     # --locked fails: its lock file names a crate version the registry no longer has.
-    cargo install wasm-bindgen-cli --version "$bindgen_version"
+    cargo install wasm-bindgen-cli --version "$bindgen_version" &
+    installs+=($!)
+fi
+
+if ! command -v trunk >/dev/null; then
+    # trunk's own release profile links with fat LTO in one codegen unit; a build tool that
+    # serves files and runs wasm-bindgen and wasm-opt needs neither, nor optimised code. Of its
+    # default features it keeps TLS (it will not build without) and drops the update check.
+    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
+        cargo +nightly install trunk --locked --no-default-features --features rustls &
+    installs+=($!)
 fi
 
 if [[ "$(wasm-opt --version 2>/dev/null)" != *"version 132"* ]]; then
     npm install -g binaryen@132
 fi
 
-if ! command -v trunk >/dev/null; then
-    # trunk's own release profile links with fat LTO in one codegen unit; a build tool that
-    # serves files and runs wasm-bindgen and wasm-opt needs neither, nor optimised code. Without
-    # its default features it has no TLS (it downloads nothing here: Trunk.toml says offline and
-    # the tools above are installed) and no update check.
-    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
-        cargo +nightly install trunk --locked --no-default-features
-fi
+for install in ${installs[@]+"${installs[@]}"}; do
+    wait "$install" || { echo "installing wasm-bindgen-cli or trunk failed (output above)" >&2; exit 1; }
+done

@@ -114,13 +114,7 @@ fn init_weights(run_file: &RunFile, device: &Device) -> anyhow::Result<Option<(S
             init.from.display()
         );
     }
-    let (from, to) = (&source.config, &run_file.training.model);
-    let deeper = from.encoder_layers < to.encoder_layers || from.decoder_layers < to.decoder_layers;
-    let transfer = match (init.decoder_only, deeper) {
-        (true, _) => Transfer::Decoder,
-        (false, true) => Transfer::Grow,
-        (false, false) => Transfer::All,
-    };
+    let transfer = Transfer::between(&source.config, &run_file.training.model, init.decoder_only);
     Ok(Some((source.model, transfer)))
 }
 

@@ -5,7 +5,7 @@ use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Bytes, DType};
 
-use super::Seq2Seq;
+use super::{Seq2Seq, Seq2SeqConfig};
 use crate::{Error, Result};
 
 /// Which weights [`Seq2Seq::copy_weights`] copies.
@@ -26,6 +26,17 @@ pub enum Transfer {
 }
 
 impl Transfer {
+    /// How a model shaped as `from` starts a run shaped as `to`: only what a code language
+    /// model learned (`decoder_only`), grown when `to` has more layers on either side, else all.
+    pub fn between(from: &Seq2SeqConfig, to: &Seq2SeqConfig, decoder_only: bool) -> Transfer {
+        let deeper = from.encoder_layers < to.encoder_layers || from.decoder_layers < to.decoder_layers;
+        match (decoder_only, deeper) {
+            (true, _) => Transfer::Decoder,
+            (false, true) => Transfer::Grow,
+            (false, false) => Transfer::All,
+        }
+    }
+
     /// Tensor paths (Burn's dotted field names) this transfer copies.
     fn pattern(self) -> &'static str {
         match self {
@@ -163,10 +174,18 @@ mod tests {
     use burn::tensor::{Device, Int, Tensor, TensorData};
 
     use super::*;
-    use crate::model::{EncoderInput, Seq2SeqConfig};
+    use crate::model::EncoderInput;
 
     fn config() -> Seq2SeqConfig {
         Seq2SeqConfig::new(20, 30).with_d_model(16).with_heads(2).with_d_ff(32).with_dropout(0.0)
+    }
+
+    #[test]
+    fn a_run_with_more_layers_grows_its_source() {
+        let deeper = config().with_decoder_layers(config().decoder_layers + 1);
+        assert_eq!(Transfer::between(&config(), &config(), false), Transfer::All);
+        assert_eq!(Transfer::between(&config(), &deeper, false), Transfer::Grow);
+        assert_eq!(Transfer::between(&config(), &deeper, true), Transfer::Decoder);
     }
 
     /// Every tensor of a model, by path.
