@@ -6,8 +6,8 @@
 #   - with --browser, Chromium and ChromeDriver for the browser tests and Mesa's software Vulkan
 #     for the native wgpu test.
 #   - wasm-opt 132 from npm's binaryen package (Debian's 108 breaks wasm-bindgen's output);
-# First run on a fresh machine: about 17 minutes on 2 cores beside the page's build (demo.sh),
-# 13 of them building trunk.
+# First run on a fresh machine, niced beside the page's build (demo.sh): about 17 minutes on 2
+# cores, wasm-bindgen-cli and trunk building at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
