@@ -174,7 +174,7 @@ struct Strides {
 
 impl CpuDecoder {
     /// Reads the decoder's weights out of `model` (a CPU read: `model` lives on Flex), stored
-    /// as this target computes fastest ([`Storage::FASTEST`]: int8 blocks stay 8-bit in wasm).
+    /// as a step reads them fastest ([`Storage::FASTEST`]: an int8 bundle's blocks stay 8-bit).
     pub fn new(model: &Seq2Seq) -> Result<Self> {
         Self::with_storage(model, Storage::FASTEST)
     }
