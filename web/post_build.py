@@ -8,6 +8,10 @@
   each inline script trunk wrote (its start-up script), so that no other inline script runs.
 - The page's wasm must hold 128-bit SIMD code (functions with v128 locals), or the build fails:
   without `-C target-feature=+simd128` (.cargo/config.toml) Flex's kernels run scalar.
+- The wasm cargo linked must be a reactor, or the build fails: linked as a command (web/src/main.rs
+  no longer running the static constructors itself), every call into it re-runs cubecl's
+  hundreds of constructors, seconds after each answer. wasm-ld names each wrapper it adds
+  `<export>.command_export`; wasm-opt drops the names, so cargo's own output is read.
 """
 
 import base64
@@ -99,7 +103,16 @@ def check_simd() -> None:
             sys.exit(f"post_build: {wasm.name} has no SIMD code: build it with -C target-feature=+simd128")
 
 
+def check_reactor() -> None:
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path(os.environ["TRUNK_SOURCE_DIR"]) / "target"))
+    profile = "release" if os.environ.get("TRUNK_PROFILE") == "release" else "debug"
+    linked = target / "wasm32-unknown-unknown" / profile / "nl2py-web.wasm"
+    if b".command_export" in linked.read_bytes():
+        sys.exit(f"post_build: {linked} is linked as a command: main must call __wasm_call_ctors first")
+
+
 check_simd()
+check_reactor()
 write_manifest()
 hash_inline_scripts()  # before the worker lists index.html: its version covers the final page
 write_service_worker()
