@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use burn::tensor::Device;
 use nl2py::bundle::{self, BundleInfo};
-use nl2py::decode::{GenerateOptions, Generation, Translator, Watch};
+use nl2py::decode::{GenerateOptions, Generation, Search, Translator, Watch};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -178,6 +178,55 @@ impl Engine {
     ) -> Result<Generation, String> {
         self.translator.generate_watched(prompt, options, watch).await.map_err(|e| e.to_string())
     }
+}
+
+/// The prompt the page times each backend on, and compares their answers with.
+pub const TRIAL_PROMPT: &str = "sort list `d` by value";
+
+/// Tokens a trial decodes at most: enough steps to time, few enough for a first visit.
+const TRIAL_TOKENS: usize = 16;
+
+/// One backend decoding [`TRIAL_PROMPT`] greedily.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    pub backend: Backend,
+    /// The whole generation's time over its tokens, measured after an untimed run (which
+    /// compiles WebGPU's shaders and fills caches).
+    pub ms_per_token: f64,
+    pub ids: Vec<usize>,
+}
+
+impl Engine {
+    /// Times this engine on [`TRIAL_PROMPT`].
+    pub async fn trial(&self) -> Result<Trial, String> {
+        let options =
+            GenerateOptions { search: Search::Greedy, max_tokens: TRIAL_TOKENS, ..Default::default() };
+        self.generate(TRIAL_PROMPT, &options, &mut ()).await?;
+        let started = now_ms();
+        let generation = self.generate(TRIAL_PROMPT, &options, &mut ()).await?;
+        let ms_per_token = (now_ms() - started) / generation.ids.len().max(1) as f64;
+        Ok(Trial { backend: self.backend, ms_per_token, ids: generation.ids })
+    }
+}
+
+/// The faster of two trials' backends, and why, with how far the second's answer agrees with
+/// the first's: the tokens both chose before they first differ, of the longer answer (greedy
+/// answers that part ways are not compared further).
+pub fn faster(first: &Trial, second: &Trial) -> (Backend, String) {
+    let winner = if second.ms_per_token < first.ms_per_token { second } else { first };
+    let same = first.ids.iter().zip(&second.ids).take_while(|(a, b)| a == b).count();
+    let agreement = match (same, first.ids.len().max(second.ids.len())) {
+        (same, all) if same == all => format!("both chose the same {all} tokens"),
+        (same, all) => format!("they chose the same first {same} of {all} tokens"),
+    };
+    let reason = format!(
+        "measured here: {} {:.1} ms a token, {} {:.1} ms; {agreement} for \"{TRIAL_PROMPT}\"",
+        first.backend.label(),
+        first.ms_per_token,
+        second.backend.label(),
+        second.ms_per_token,
+    );
+    (winner.backend, reason)
 }
 
 /// Milliseconds since the page started (`performance.now()`).

@@ -408,18 +408,14 @@ impl App {
         self.set_busy(true);
         self.engine.replace(None);
         let started = engine::now_ms();
-        let bytes = self.bundle.borrow().clone();
-        let bytes = match bytes {
-            Some(bytes) => bytes,
-            None => match self.fetch_bundle().await {
-                Ok(bytes) => bytes,
-                Err(message) => {
-                    self.ui.status.set_text_content(Some("No model loaded."));
-                    self.ui.notice(&message, true);
-                    self.set_busy(false);
-                    return;
-                }
-            },
+        let bytes = match self.bundle_bytes().await {
+            Ok(bytes) => bytes,
+            Err(message) => {
+                self.ui.status.set_text_content(Some("No model loaded."));
+                self.ui.notice(&message, true);
+                self.set_busy(false);
+                return;
+            }
         };
         self.ui.status.set_text_content(Some(&format!("Starting the model on {}…", backend.label())));
         let mut loaded = Engine::load(&bytes, backend).await;
@@ -462,6 +458,43 @@ impl App {
             }
         }
         self.set_busy(false);
+    }
+
+    /// The bundle, fetched on first use.
+    async fn bundle_bytes(&self) -> Result<Rc<Vec<u8>>, String> {
+        let fetched = self.bundle.borrow().clone();
+        match fetched {
+            Some(bytes) => Ok(bytes),
+            None => self.fetch_bundle().await,
+        }
+    }
+
+    /// The backend to start on when nobody chose one: on a hardware WebGPU adapter, whichever of
+    /// WebGPU and the CPU decodes the trial prompt faster here (remembered, so a later visit
+    /// starts at once); the CPU elsewhere. Says why.
+    async fn choose_backend(&self) -> (Backend, String) {
+        let (backend, reason) = engine::default_backend().await;
+        if backend != Backend::WebGpu {
+            return (backend, reason);
+        }
+        let Ok(bytes) = self.bundle_bytes().await else { return (backend, reason) };
+        self.ui.status.set_text_content(Some(&format!("Timing {reason} against the CPU…")));
+        let mut trials = Vec::new();
+        for backend in [Backend::Cpu, Backend::WebGpu] {
+            let trial = match Engine::load(&bytes, backend).await {
+                Ok(engine) => engine.trial().await,
+                Err(message) => Err(message),
+            };
+            match trial {
+                Ok(trial) => trials.push(trial),
+                Err(message) => {
+                    return (Backend::Cpu, format!("{} failed its trial ({message})", backend.label()));
+                }
+            }
+        }
+        let (backend, reason) = engine::faster(&trials[0], &trials[1]);
+        remember_measurement(backend, &reason);
+        (backend, reason)
     }
 
     /// Gets the bundle the address asks for (cache or network), showing progress.
@@ -713,21 +746,38 @@ fn token_label(token: &str) -> String {
     }
 }
 
-/// `key`'s value in a `?a=b&c=d` query, percent-decoded (as written when it does not decode).
 /// Where the page remembers the backend its user picked (`localStorage`).
 const BACKEND_KEY: &str = "nl2py-backend";
+/// Where it remembers the backend it measured faster, and why: `<key>\t<reason>`.
+const MEASURED_KEY: &str = "nl2py-backend-measured";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
 
 fn remember_backend(backend: Backend) {
-    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+    if let Some(storage) = storage() {
         let _ = storage.set_item(BACKEND_KEY, backend.key());
     }
 }
 
 fn remembered_backend() -> Option<Backend> {
-    let storage = web_sys::window()?.local_storage().ok()??;
-    Backend::from_key(&storage.get_item(BACKEND_KEY).ok()??)
+    Backend::from_key(&storage()?.get_item(BACKEND_KEY).ok()??)
 }
 
+fn remember_measurement(backend: Backend, reason: &str) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(MEASURED_KEY, &format!("{}\t{reason}", backend.key()));
+    }
+}
+
+fn remembered_measurement() -> Option<(Backend, String)> {
+    let value = storage()?.get_item(MEASURED_KEY).ok()??;
+    let (key, reason) = value.split_once('\t')?;
+    Some((Backend::from_key(key)?, reason.to_string()))
+}
+
+/// `key`'s value in a `?a=b&c=d` query, percent-decoded (as written when it does not decode).
 fn query_value(search: &str, key: &str) -> Option<String> {
     search.trim_start_matches('?').split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -865,12 +915,14 @@ pub async fn start() {
         wasm_bindgen_futures::spawn_local(async move { app.load(backend).await });
     });
 
-    // The address's choice, else the one made here before, else WebGPU on a hardware adapter.
+    // The address's choice, else the one made here before, else the one measured here before,
+    // else the faster here on a hardware WebGPU adapter (measured now), else the CPU.
     let (backend, reason) = match query_value(&search, "backend").and_then(|b| Backend::from_key(&b)) {
         Some(backend) => (backend, "chosen in the address".to_string()),
-        None => match remembered_backend() {
-            Some(backend) => (backend, "chosen here before".to_string()),
-            None => engine::default_backend().await,
+        None => match (remembered_backend(), remembered_measurement()) {
+            (Some(backend), _) => (backend, "chosen here before".to_string()),
+            (None, Some(measured)) => measured,
+            (None, None) => app.choose_backend().await,
         },
     };
     app.backend_reason.replace(reason);

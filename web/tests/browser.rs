@@ -2,8 +2,8 @@
 //! chromedriver; `scripts/test.sh` sets them up): a small bundle loads and generates on the CPU
 //! backend with attention of the right shape, the CPU decoder's simd128 steps give Burn's logits
 //! with float and 8-bit weights, hostile prompts give code or the refusal due to them and never a
-//! panic, WebGPU gives the CPU's tokens, and the attention views draw what they should, markup as
-//! text.
+//! panic, WebGPU gives the CPU's tokens (and the backend trial picks the faster), and the
+//! attention views draw what they should, markup as text.
 
 use nl2py::Error;
 use nl2py::decode::{GenerateOptions, Generation, Search};
@@ -153,6 +153,19 @@ async fn webgpu_gives_the_cpu_tokens() {
         let largest = a.weights.iter().zip(&b.weights).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(largest < 1e-3, "{prompt}: attention differs by {largest}");
     }
+    // The trial the page times backends with on a hardware adapter: the faster one wins, and
+    // the reason gives both times and how far the answers agree.
+    let (on_cpu, on_gpu) = (cpu.trial().await.unwrap(), gpu.trial().await.unwrap());
+    assert!(!on_cpu.ids.is_empty() && on_cpu.ids == on_gpu.ids, "{on_cpu:?} {on_gpu:?}");
+    let (chosen, reason) = engine::faster(&on_cpu, &on_gpu);
+    let faster = if on_gpu.ms_per_token < on_cpu.ms_per_token { Backend::WebGpu } else { Backend::Cpu };
+    assert_eq!(chosen, faster, "{reason}");
+    assert!(reason.contains(&format!("both chose the same {} tokens", on_cpu.ids.len())), "{reason}");
+    let parted = engine::Trial { ids: [&on_cpu.ids[..1], &[0, 0]].concat(), ms_per_token: 1e9, ..on_gpu };
+    let (chosen, reason) = engine::faster(&on_cpu, &parted);
+    assert_eq!(chosen, Backend::Cpu, "{reason}");
+    let all = on_cpu.ids.len().max(3);
+    assert!(reason.contains(&format!("the same first 1 of {all} tokens")), "{reason}");
 }
 
 /// Headless Chromium's WebGPU adapter is SwiftShader, which draws on the CPU: the page starts on
