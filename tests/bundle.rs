@@ -257,8 +257,9 @@ fn round_trip_keeps_the_model_and_metadata() {
     let meta = BTreeMap::from([("command".to_string(), "nl2py train".to_string())]);
     let bytes = bundle::export(&t, Precision::F32, meta.clone()).unwrap();
     let info = bundle::inspect(&bytes).unwrap();
+    let (loaded, loaded_info) = bundle::load_inspected(&bytes, &Device::flex()).unwrap();
+    assert_eq!(loaded_info, info, "loading reads the header inspect reads");
     assert_eq!((info.config, info.precision, info.metadata), (t.config.clone(), Precision::F32, meta));
-    let loaded = bundle::load(&bytes, &Device::flex()).unwrap();
     let options = nl2py::decode::GenerateOptions { max_tokens: 8, ..Default::default() };
     let a = pollster::block_on(t.generate("sort list `y`", &options)).unwrap();
     let b = pollster::block_on(loaded.generate("sort list `y`", &options)).unwrap();

@@ -270,29 +270,43 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>> {
     Ok(Opened { version, header, weights, reverse_weights, index, sha256: hex::encode(checksum) })
 }
 
+impl Opened<'_> {
+    fn info(&self) -> BundleInfo {
+        let header = &self.header;
+        BundleInfo {
+            index_entries: self.index.as_ref().map_or(0, |i| i.len()),
+            reverse: header.reverse.clone(),
+            format_version: self.version,
+            precision: header.precision,
+            slots: header.slots,
+            prompt_vocab_size: header.prompt_vocab.len(),
+            code_vocab_size: header.code_vocab.len(),
+            config: header.config.clone(),
+            weights_bytes: self.weights.len(),
+            sha256: self.sha256.clone(),
+            metadata: header.metadata.clone(),
+        }
+    }
+}
+
 /// Reads a bundle's header and checks its integrity.
 pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
-    let Opened { version, header, weights, index, sha256, .. } = open(bytes)?;
-    Ok(BundleInfo {
-        index_entries: index.map_or(0, |i| i.len()),
-        reverse: header.reverse,
-        format_version: version,
-        precision: header.precision,
-        slots: header.slots,
-        prompt_vocab_size: header.prompt_vocab.len(),
-        code_vocab_size: header.code_vocab.len(),
-        config: header.config,
-        weights_bytes: weights.len(),
-        sha256,
-        metadata: header.metadata,
-    })
+    Ok(open(bytes)?.info())
 }
 
 /// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
 /// format version, corrupt or truncated, a header out of bounds, or weights that do not fit the
 /// configuration.
 pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
-    let Opened { header, weights, reverse_weights, index, .. } = open(bytes)?;
+    Ok(load_inspected(bytes, device)?.0)
+}
+
+/// [`load`] and [`inspect`] at once: the checksum (a SHA-256 over the whole file, about a
+/// second for the shipped bundle in wasm) and the index are read once.
+pub fn load_inspected(bytes: &[u8], device: &Device) -> Result<(Translator, BundleInfo)> {
+    let opened = open(bytes)?;
+    let info = opened.info();
+    let Opened { header, weights, reverse_weights, index, .. } = opened;
     let model = model_from(&header.config, weights, device)?;
     let reranker = match header.reverse {
         Some(reverse) => {
@@ -311,7 +325,7 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
         device.clone(),
     )?;
     translator.reranker = reranker;
-    Ok(translator)
+    Ok((translator, info))
 }
 
 #[cfg(test)]

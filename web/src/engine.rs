@@ -164,9 +164,8 @@ pub struct Engine {
 impl Engine {
     /// Checks the bundle (format version, checksum) and builds its model on `backend`.
     pub async fn load(bytes: &[u8], backend: Backend) -> Result<Engine, String> {
-        let info = bundle::inspect(bytes).map_err(|e| e.to_string())?;
         let device = device(backend).await?;
-        let translator = bundle::load(bytes, &device).map_err(|e| e.to_string())?;
+        let (translator, info) = bundle::load_inspected(bytes, &device).map_err(|e| e.to_string())?;
         Ok(Engine { translator, backend, info })
     }
 
