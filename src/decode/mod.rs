@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::batch::encoder_input;
 use crate::metrics::is_valid_python;
-use crate::model::{CpuDecoder, EncoderInput, Seq2Seq, Seq2SeqConfig};
+use crate::model::{CpuDecoder, EncoderInput, Seq2Seq, Seq2SeqConfig, kernels};
 use crate::retrieve::{Hit, Index};
 use crate::text::vocab::{UNK_ID, Vocab};
 use crate::text::{code, prompt};
@@ -321,9 +321,12 @@ pub(crate) async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec
 
 /// `log_softmax` of each row of `logits` (`rows × vocab`, row-major), in place.
 pub(crate) fn log_softmax_rows(logits: &mut [f32], vocab: usize) {
+    let mut exps = Vec::with_capacity(vocab);
     for row in logits.chunks_mut(vocab) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let log_sum = row.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
+        let max = kernels::max(row);
+        exps.clear();
+        exps.extend_from_slice(row);
+        let log_sum = kernels::exp_shifted(&mut exps, max).ln() + max;
         row.iter_mut().for_each(|x| *x -= log_sum);
     }
 }

@@ -4,7 +4,7 @@
 
 mod attention;
 mod cpu_decoder;
-mod kernels;
+pub(crate) mod kernels;
 mod layers;
 mod transfer;
 
