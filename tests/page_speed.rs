@@ -32,6 +32,12 @@ fn page_speed() {
     for backend in backends {
         browser.open(&format!("{}?backend={backend}", server.url()));
         let status = browser.wait_ready();
+        // A WebGPU start that fails falls back to the CPU: that is no WebGPU figure.
+        let label = if backend == "cpu" { "CPU" } else { "WebGPU" };
+        if !status.starts_with(&format!("Ready on {label}")) {
+            println!("{}", json!({ "backend": backend, "not_timed": status }));
+            continue;
+        }
         browser.type_into("#max-tokens", "64");
         for search in ["greedy", "beam"] {
             browser.click(&format!("#search option[value={search}]"));
