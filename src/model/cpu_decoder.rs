@@ -13,7 +13,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
 
 use super::attention::{Attention, MASKED};
-use super::kernels::{Dense, Norm, Storage, add_scaled, dot, softmax};
+use super::kernels::{Dense, Norm, Split, Storage, add_scaled, dot, softmax};
 use super::layers::DecoderLayer;
 use super::{DecoderState, Seq2Seq};
 use crate::{Error, Result};
@@ -100,6 +100,8 @@ struct Scratch {
     /// `[rows, d_ff]`.
     hidden: Vec<f32>,
     scores: Vec<f32>,
+    /// The 8-bit products' integer activations.
+    split: Split,
 }
 
 /// What [`CpuDecoder::step`] keeps between steps (the counterpart of [`DecoderState`]).
@@ -266,7 +268,8 @@ impl CpuDecoder {
         let position = state.position;
         assert_eq!(last.len(), state.rows.len(), "one last token per row");
         assert!((position + 1) * d <= self.positions.len(), "past the longest code the model reads");
-        let Scratch { x, normed, query, key, value, context, out, hidden, scores } = &mut state.scratch;
+        let Scratch { x, normed, query, key, value, context, out, hidden, scores, split } =
+            &mut state.scratch;
         let rows = &mut state.rows;
         let scale = (d as f32).sqrt();
         let at_position = &self.positions[position * d..(position + 1) * d];
@@ -283,9 +286,9 @@ impl CpuDecoder {
         for (l, layer) in self.layers.iter().enumerate() {
             // Self-attention over this row's positions so far and the new one.
             let input = self.block_input(&layer.self_norm, x, normed);
-            layer.self_query.forward(input, query);
-            layer.self_key.forward(input, key);
-            layer.self_value.forward(input, value);
+            layer.self_query.forward(input, query, split);
+            layer.self_key.forward(input, key, split);
+            layer.self_value.forward(input, value, split);
             for (r, row) in rows.iter_mut().enumerate() {
                 row.keys[l].extend_from_slice(&key[r * d..(r + 1) * d]);
                 row.values[l].extend_from_slice(&value[r * d..(r + 1) * d]);
@@ -302,12 +305,12 @@ impl CpuDecoder {
                     None,
                 );
             }
-            layer.self_output.forward(context, out);
+            layer.self_output.forward(context, out, split);
             self.block_output(&layer.self_norm, x, out, normed);
 
             // Cross-attention over the encoder output.
             let input = self.block_input(&layer.cross_norm, x, normed);
-            layer.cross_query.forward(input, query);
+            layer.cross_query.forward(input, query, split);
             for (r, row) in rows.iter().enumerate() {
                 let memory = &row.memory;
                 let at = r * d..(r + 1) * d;
@@ -324,13 +327,13 @@ impl CpuDecoder {
                     kept.map(|range| &mut weights[range]),
                 );
             }
-            layer.cross_output.forward(context, out);
+            layer.cross_output.forward(context, out, split);
             self.block_output(&layer.cross_norm, x, out, normed);
 
             let input = self.block_input(&layer.feed_forward_norm, x, normed);
-            layer.inner.forward(input, hidden);
+            layer.inner.forward(input, hidden, split);
             hidden.iter_mut().for_each(|h| *h = h.max(0.0));
-            layer.outer.forward(hidden, out);
+            layer.outer.forward(hidden, out, split);
             self.block_output(&layer.feed_forward_norm, x, out, normed);
         }
         state.position += 1;
@@ -342,7 +345,7 @@ impl CpuDecoder {
             None => &x[..],
         };
         let mut logits = Vec::new();
-        self.output.as_ref().unwrap_or(&self.embedding).forward(last_states, &mut logits);
+        self.output.as_ref().unwrap_or(&self.embedding).forward(last_states, &mut logits, split);
         (logits, weights)
     }
 

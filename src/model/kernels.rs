@@ -1,8 +1,10 @@
-//! The loops of one decoder step on the CPU ([`super::cpu_decoder`]), on `wide`'s 4-lane `f32x4`:
-//! wasm simd128 in the page, SSE natively, plain arrays where a target has neither. A product
-//! keeps several vector accumulators apart and adds them up once at the end.
+//! The loops of one decoder step on the CPU ([`super::cpu_decoder`]), on `wide`'s 4-lane `f32x4`
+//! and its 16-bit integer vectors: wasm simd128 in the page, SSE natively, plain arrays where a
+//! target has neither. A product keeps several vector accumulators apart and adds them up once at
+//! the end. 8-bit weights multiply 16-bit integer activations ([`Split`]) with `i16x8::dot`, one
+//! instruction for eight products in wasm and SSE2, instead of being widened to floats.
 
-use wide::f32x4;
+use wide::{f32x4, i16x8, i32x4};
 
 /// Floats a loop takes per step: two vectors.
 const BLOCK: usize = 8;
@@ -84,8 +86,9 @@ pub enum Weights {
     /// `[outputs, inputs]` floats: each output one dot product over contiguous memory.
     Rows(Vec<f32>),
     /// 8-bit blocks of [`QUANT_BLOCK`] outputs (an int8 bundle's `Linear`, blocked along its
-    /// last axis, the outputs): values `[outputs / 32, inputs, 32]`, one scale per block and
-    /// input `[outputs / 32, inputs]`. An input's row of a block scales 32 outputs at once.
+    /// last axis, the outputs): values `[outputs / 32, inputs / 2, 32, 2]` (inputs in pairs, as
+    /// `i16x8::dot` adds neighbouring products; an odd last input paired with a zero), one scale
+    /// per block and input `[outputs / 32, inputs]`.
     OutputBlocks { values: Vec<i8>, scales: Vec<f32> },
     /// 8-bit blocks of [`QUANT_BLOCK`] inputs (an int8 bundle's embedding, blocked along the
     /// model width): values `[outputs, inputs]`, scales `[outputs, inputs / 32]`.
@@ -116,12 +119,6 @@ fn int8_blocks(values: &[f32], storage: Storage) -> Option<(Vec<i8>, Vec<f32>)> 
     Some((quantized, scales))
 }
 
-/// Four i8 as an `f32x4`.
-#[inline(always)]
-fn widen(q: &[i8]) -> f32x4 {
-    f32x4::from([q[0] as f32, q[1] as f32, q[2] as f32, q[3] as f32])
-}
-
 /// A linear layer for one decoder step.
 #[derive(Clone)]
 pub struct Dense {
@@ -144,19 +141,23 @@ impl Dense {
         storage: Storage,
     ) -> Self {
         let weights = match int8_blocks(&weight, storage) {
-            Some((values, scales)) if outputs.is_multiple_of(QUANT_BLOCK) => {
-                // [inputs, blocks, 32] → [blocks, inputs, 32]: a block's inputs one after another.
-                let blocks = outputs / QUANT_BLOCK;
-                let mut by_block = Vec::with_capacity(values.len());
-                let mut block_scales = Vec::with_capacity(scales.len());
-                for b in 0..blocks {
-                    for i in 0..inputs {
-                        let at = (i * blocks + b) * QUANT_BLOCK;
-                        by_block.extend_from_slice(&values[at..at + QUANT_BLOCK]);
-                        block_scales.push(scales[i * blocks + b]);
+            Some((values, scales)) if outputs.is_multiple_of(QUANT_BLOCK) && inputs <= MAX_INT8_INPUTS => {
+                // [inputs, blocks, 32] → [blocks, inputs / 2, 32, 2].
+                let (blocks, pairs) = (outputs / QUANT_BLOCK, inputs.div_ceil(2));
+                let mut paired = vec![0; blocks * pairs * QUANT_BLOCK * 2];
+                let mut block_scales = vec![0.0; scales.len()];
+                for (i, (values, scales)) in
+                    values.chunks_exact(outputs).zip(scales.chunks_exact(blocks)).enumerate()
+                {
+                    for (b, (values, &scale)) in values.chunks_exact(QUANT_BLOCK).zip(scales).enumerate() {
+                        block_scales[b * inputs + i] = scale;
+                        let pair = (b * pairs + i / 2) * QUANT_BLOCK * 2;
+                        for (j, &q) in values.iter().enumerate() {
+                            paired[pair + 2 * j + i % 2] = q;
+                        }
                     }
                 }
-                Weights::OutputBlocks { values: by_block, scales: block_scales }
+                Weights::OutputBlocks { values: paired, scales: block_scales }
             }
             _ => {
                 let mut rows = vec![0.0; weight.len()];
@@ -176,7 +177,7 @@ impl Dense {
     /// along each row when the weights are exactly that; else float rows.
     pub fn from_rows(weight: Vec<f32>, inputs: usize, outputs: usize, storage: Storage) -> Self {
         let weights = match int8_blocks(&weight, storage) {
-            Some((values, scales)) if inputs.is_multiple_of(QUANT_BLOCK) => {
+            Some((values, scales)) if inputs.is_multiple_of(QUANT_BLOCK) && inputs <= MAX_INT8_INPUTS => {
                 Weights::InputBlocks { values, scales }
             }
             _ => Weights::Rows(weight),
@@ -203,11 +204,12 @@ impl Dense {
         }
     }
 
-    /// `y[r] = x[r] · Wᵀ + bias` for every row of `x`.
+    /// `y[r] = x[r] · Wᵀ + bias` for every row of `x`; `split` holds the 8-bit products'
+    /// integer activations between calls.
     ///
     /// # Shapes
     /// - x: `[rows, inputs]` → y: `[rows, outputs]` (resized)
-    pub fn forward(&self, x: &[f32], y: &mut Vec<f32>) {
+    pub fn forward(&self, x: &[f32], y: &mut Vec<f32>, split: &mut Split) {
         let (inputs, outputs) = (self.inputs, self.outputs);
         let rows = x.len() / inputs;
         y.resize(rows * outputs, 0.0);
@@ -229,36 +231,30 @@ impl Dense {
                 }
             }
             Weights::OutputBlocks { values, scales } => {
-                let blocks = values.chunks_exact(inputs * QUANT_BLOCK).zip(scales.chunks_exact(inputs));
+                let pairs = inputs.div_ceil(2);
+                let blocks = values.chunks_exact(pairs * 2 * QUANT_BLOCK).zip(scales.chunks_exact(inputs));
                 for (b, (values, scales)) in blocks.enumerate() {
-                    // Rows two at a time: each i8 is widened once for both.
-                    let mut pairs = x.chunks_exact(2 * inputs);
-                    for (p, pair) in (&mut pairs).enumerate() {
-                        let (first, second) = pair.split_at(inputs);
-                        let [a, b_] = output_block_pair(values, scales, [first, second]);
-                        y[2 * p * outputs + b * QUANT_BLOCK..][..QUANT_BLOCK].copy_from_slice(&a);
-                        y[(2 * p + 1) * outputs + b * QUANT_BLOCK..][..QUANT_BLOCK].copy_from_slice(&b_);
-                    }
-                    if !pairs.remainder().is_empty() {
-                        let sums = output_block(values, scales, pairs.remainder());
-                        y[(rows - 1) * outputs + b * QUANT_BLOCK..][..QUANT_BLOCK].copy_from_slice(&sums);
+                    for (x, y) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
+                        // This block's scales belong to the inputs: x · scale is what its 8-bit
+                        // values multiply.
+                        let y = &mut y[b * QUANT_BLOCK..(b + 1) * QUANT_BLOCK];
+                        match split.set(x, Some(scales)) {
+                            Some(scale) => output_block(values, &split.high, &split.low, scale, y),
+                            None => y.fill(f32::NAN),
+                        }
                     }
                 }
             }
             Weights::InputBlocks { values, scales } => {
                 let per_row = inputs / QUANT_BLOCK;
-                for (o, (values, scales)) in
-                    values.chunks_exact(inputs).zip(scales.chunks_exact(per_row)).enumerate()
-                {
-                    // Rows two at a time: each i8 is widened once for both.
-                    let mut pairs = x.chunks_exact(2 * inputs);
-                    for (p, pair) in (&mut pairs).enumerate() {
-                        let [a, b] = input_blocks_dot_pair(values, scales, pair.split_at(inputs));
-                        y[2 * p * outputs + o] = a;
-                        y[(2 * p + 1) * outputs + o] = b;
-                    }
-                    if !pairs.remainder().is_empty() {
-                        y[(rows - 1) * outputs + o] = input_blocks_dot(values, scales, pairs.remainder());
+                for (x, y) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
+                    let Some(scale) = split.set(x, None) else {
+                        y.fill(f32::NAN);
+                        continue;
+                    };
+                    let rows = values.chunks_exact(inputs).zip(scales.chunks_exact(per_row));
+                    for (y, (values, scales)) in y.iter_mut().zip(rows) {
+                        *y = input_blocks_dot(values, scales, &split.high, &split.low) * scale;
                     }
                 }
             }
@@ -271,88 +267,169 @@ impl Dense {
     }
 }
 
-/// One block of 32 outputs: Σ over inputs i of x[i] · scale[i] · values[i, 0..32].
-#[inline]
-fn output_block(values: &[i8], scales: &[f32], x: &[f32]) -> [f32; QUANT_BLOCK] {
-    let mut sums = [f32x4::ZERO; QUANT_BLOCK / 4];
-    for ((q, &scale), &x) in values.as_chunks::<QUANT_BLOCK>().0.iter().zip(scales).zip(x) {
-        let factor = f32x4::splat(x * scale);
-        for (k, sum) in sums.iter_mut().enumerate() {
-            *sum = widen(&q[4 * k..4 * k + 4]).mul_add(factor, *sum);
-        }
-    }
-    let mut out = [0.0; QUANT_BLOCK];
-    for (out, sum) in out.chunks_exact_mut(4).zip(sums) {
-        out.copy_from_slice(&sum.to_array());
-    }
-    out
+/// The most inputs an 8-bit product sums in i32: |q| ≤ 127 times a [`Split`] part's
+/// magnitude ≤ 8,192, over 2,048 inputs, stays below 2³¹. Wider layers stay float.
+const MAX_INT8_INPUTS: usize = 2048;
+
+/// A [`Split`] high part's largest magnitude is below `2^HIGH_BITS`.
+const HIGH_BITS: i32 = 13;
+
+/// The low part's steps per unit of the high part.
+const LOW_STEPS: f32 = 16384.0;
+
+/// Adding and then subtracting 1.5 · 2²³ rounds an f32 below 2²² to the nearest integer (ties to
+/// even): exact, vectorizable, and no libm call in wasm or on x86-64 without SSE4.1.
+const ROUNDING: f32 = 12_582_912.0;
+
+/// Activations as two 16-bit integer parts, which 8-bit weights multiply exactly in i32:
+/// `x[i] = scale · (high[i] + low[i] / LOW_STEPS)` to within `scale / (2 · LOW_STEPS)`, that is
+/// 2⁻²⁷ of the largest `|x|`: finer than f32 keeps it. `scale` is a power of two, so dividing by
+/// it and taking the high part off are exact. Buffers kept between products.
+#[derive(Default)]
+pub struct Split {
+    /// The floats to split (set by the caller).
+    scaled: Vec<f32>,
+    high: Vec<i16>,
+    low: Vec<i16>,
 }
 
-/// [`input_blocks_dot`] for two rows.
+impl Split {
+    /// Splits `x`, times `factors` where given, padded with zeros to a multiple of 8; the
+    /// scale, or `None` when a value is not finite (the product's outputs are then NaN, as in
+    /// float).
+    fn set(&mut self, x: &[f32], factors: Option<&[f32]>) -> Option<f32> {
+        let len = x.len().next_multiple_of(8);
+        let scaled = &mut self.scaled;
+        scaled.clear();
+        match factors {
+            Some(factors) => scaled.extend(x.iter().zip(factors).map(|(x, f)| x * f)),
+            None => scaled.extend_from_slice(x),
+        }
+        scaled.resize(len, 0.0);
+        let (mut largest, mut infinite) = (f32x4::ZERO, f32x4::ZERO);
+        for v in scaled.as_chunks::<4>().0 {
+            let v = f32x4::from(*v);
+            largest = largest.fast_max(v.abs());
+            // v · 0 is 0, or NaN for an infinite or NaN v.
+            infinite += v * f32x4::ZERO;
+        }
+        if infinite.reduce_add() != 0.0 {
+            return None;
+        }
+        let largest = largest.to_array().into_iter().fold(0.0, f32::max);
+        // largest < 2^(e + 1) for its exponent e, so |x| / 2^(e + 1 − HIGH_BITS) < 2^HIGH_BITS.
+        // e is taken as at least −100 (a zero row, subnormals): the scale and its inverse stay
+        // normal floats.
+        let exponent = ((largest.to_bits() >> 23) as i32 - 127).max(-100);
+        let power_of_two = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+        let scale = power_of_two(exponent + 1 - HIGH_BITS);
+        let inverse = f32x4::splat(power_of_two(HIGH_BITS - 1 - exponent));
+        let (rounding, steps) = (f32x4::splat(ROUNDING), f32x4::splat(LOW_STEPS));
+        self.high.resize(len, 0);
+        self.low.resize(len, 0);
+        let parts = self.high.as_chunks_mut::<8>().0.iter_mut().zip(self.low.as_chunks_mut::<8>().0);
+        for (x, (high, low)) in scaled.as_chunks::<8>().0.iter().zip(parts) {
+            let (a, b) = halves(x);
+            let [(high_a, low_a), (high_b, low_b)] = [a, b].map(|v| {
+                let v = v * inverse;
+                let high = (v + rounding) - rounding;
+                let low = ((v - high) * steps + rounding) - rounding;
+                (high.fast_trunc_int(), low.fast_trunc_int())
+            });
+            *high = i16x8::from_i32x8_saturate(bytemuck::cast([high_a, high_b])).to_array();
+            *low = i16x8::from_i32x8_saturate(bytemuck::cast([low_a, low_b])).to_array();
+        }
+        Some(scale)
+    }
+}
+
+#[inline(always)]
+fn load_i16x8(x: &[i16]) -> i16x8 {
+    i16x8::new(x[..8].try_into().expect("8 values"))
+}
+
+/// Sixteen i8 as two `i16x8` (sign-extended: one instruction each in wasm simd128).
+#[inline(always)]
+fn widen(q: &[i8]) -> [i16x8; 2] {
+    let q: [i16; 16] = [
+        q[0].into(),
+        q[1].into(),
+        q[2].into(),
+        q[3].into(),
+        q[4].into(),
+        q[5].into(),
+        q[6].into(),
+        q[7].into(),
+        q[8].into(),
+        q[9].into(),
+        q[10].into(),
+        q[11].into(),
+        q[12].into(),
+        q[13].into(),
+        q[14].into(),
+        q[15].into(),
+    ];
+    let (low, high) = q.split_at(8);
+    [load_i16x8(low), load_i16x8(high)]
+}
+
+/// An i32 dot product's high and low parts as floats: `high + low / LOW_STEPS`.
+#[inline(always)]
+fn join(high: i32x4, low: i32x4) -> f32x4 {
+    low.round_float().mul_add(f32x4::splat(1.0 / LOW_STEPS), high.round_float())
+}
+
+/// One output of [`Weights::InputBlocks`]: Σ over blocks b of scale[b] · Σ_{i in b} q[i] · x[i],
+/// with `x` split into `high` and `low` vectors (in units of the split's scale).
 #[inline]
-fn input_blocks_dot_pair(values: &[i8], scales: &[f32], x: (&[f32], &[f32])) -> [f32; 2] {
-    let mut totals = [f32x4::ZERO; 2];
+fn input_blocks_dot(values: &[i8], scales: &[f32], high: &[i16], low: &[i16]) -> f32 {
+    let mut total = f32x4::ZERO;
     let blocks = values.as_chunks::<QUANT_BLOCK>().0.iter().zip(scales);
-    let rows = x.0.as_chunks::<QUANT_BLOCK>().0.iter().zip(x.1.as_chunks::<QUANT_BLOCK>().0);
-    for ((q, &scale), (x0, x1)) in blocks.zip(rows) {
-        let mut sums = [f32x4::ZERO; 2];
-        for k in (0..QUANT_BLOCK).step_by(4) {
-            let w = widen(&q[k..k + 4]);
-            let load =
-                |x: &[f32; QUANT_BLOCK]| f32x4::from(<[f32; 4]>::try_from(&x[k..k + 4]).expect("4 of 32"));
-            sums[0] = w.mul_add(load(x0), sums[0]);
-            sums[1] = w.mul_add(load(x1), sums[1]);
-        }
-        let scale = f32x4::splat(scale);
-        totals[0] = sums[0].mul_add(scale, totals[0]);
-        totals[1] = sums[1].mul_add(scale, totals[1]);
+    let parts = high.as_chunks::<QUANT_BLOCK>().0.iter().zip(low.as_chunks::<QUANT_BLOCK>().0);
+    for ((q, &scale), (high, low)) in blocks.zip(parts) {
+        let [w0, w1] = widen(&q[..16]);
+        let [w2, w3] = widen(&q[16..]);
+        let high =
+            [load_i16x8(high), load_i16x8(&high[8..]), load_i16x8(&high[16..]), load_i16x8(&high[24..])];
+        let low = [load_i16x8(low), load_i16x8(&low[8..]), load_i16x8(&low[16..]), load_i16x8(&low[24..])];
+        let sum_high = (w0.dot(high[0]) + w1.dot(high[1])) + (w2.dot(high[2]) + w3.dot(high[3]));
+        let sum_low = (w0.dot(low[0]) + w1.dot(low[1])) + (w2.dot(low[2]) + w3.dot(low[3]));
+        total = join(sum_high, sum_low).mul_add(f32x4::splat(scale), total);
     }
-    totals.map(|t| t.reduce_add())
+    total.reduce_add()
 }
 
-/// [`output_block`] for two rows, half a block at a time (eight accumulators and four widened
-/// vectors fit the sixteen registers).
+/// One block of 32 outputs of [`Weights::OutputBlocks`] for one row: y[j] = Σ_i z[i] · q[i, j]
+/// with z (the row times the block's scales) split into `high` and `low` (`scale` their unit).
+/// Half a block at a time: eight accumulators, four weight vectors and two activation pairs
+/// fit the sixteen vector registers.
 #[inline]
-fn output_block_pair(values: &[i8], scales: &[f32], x: [&[f32]; 2]) -> [[f32; QUANT_BLOCK]; 2] {
+fn output_block(values: &[i8], high: &[i16], low: &[i16], scale: f32, y: &mut [f32]) {
     const HALF: usize = QUANT_BLOCK / 2;
-    let mut out = [[0.0; QUANT_BLOCK]; 2];
+    // The same two inputs in every i32 lane (one splat): `dot` multiplies them with an
+    // output's pair.
+    let pair = |x: &[i16]| -> i16x8 {
+        let bits = u32::from(x[0] as u16) | (u32::from(x[1] as u16) << 16);
+        bytemuck::cast(i32x4::splat(bits as i32))
+    };
     for half in 0..2 {
-        let mut sums = [[f32x4::ZERO; HALF / 4]; 2];
-        let rows = values.as_chunks::<QUANT_BLOCK>().0.iter().zip(scales).zip(x[0].iter().zip(x[1]));
-        for ((q, &scale), (&x0, &x1)) in rows {
-            let q = &q[half * HALF..(half + 1) * HALF];
-            let widened: [f32x4; HALF / 4] = std::array::from_fn(|k| widen(&q[4 * k..4 * k + 4]));
-            for (sums, factor) in sums.iter_mut().zip([x0 * scale, x1 * scale]) {
-                let factor = f32x4::splat(factor);
-                for (sum, w) in sums.iter_mut().zip(widened) {
-                    *sum = w.mul_add(factor, *sum);
+        let mut sums = [[i32x4::ZERO; HALF / 4]; 2];
+        let pairs = values.chunks_exact(2 * QUANT_BLOCK).zip(high.chunks_exact(2).zip(low.chunks_exact(2)));
+        for (q, (high, low)) in pairs {
+            let q = &q[half * 2 * HALF..(half + 1) * 2 * HALF];
+            let [w0, w1] = widen(&q[..16]);
+            let [w2, w3] = widen(&q[16..]);
+            for (sums, x) in sums.iter_mut().zip([pair(high), pair(low)]) {
+                for (sum, w) in sums.iter_mut().zip([w0, w1, w2, w3]) {
+                    *sum += w.dot(x);
                 }
             }
         }
-        for (out, sums) in out.iter_mut().zip(sums) {
-            for (k, sum) in sums.into_iter().enumerate() {
-                out[half * HALF + 4 * k..][..4].copy_from_slice(&sum.to_array());
-            }
+        let scale = f32x4::splat(scale);
+        for (k, (high, low)) in sums[0].into_iter().zip(sums[1]).enumerate() {
+            y[half * HALF + 4 * k..][..4].copy_from_slice(&(join(high, low) * scale).to_array());
         }
     }
-    out
-}
-
-/// Σ over blocks b of scale[b] · Σ_{i in b} values[i] · x[i].
-#[inline]
-fn input_blocks_dot(values: &[i8], scales: &[f32], x: &[f32]) -> f32 {
-    let mut total = f32x4::ZERO;
-    let blocks = values.as_chunks::<QUANT_BLOCK>().0.iter().zip(x.as_chunks::<QUANT_BLOCK>().0);
-    for ((q, x), &scale) in blocks.zip(scales) {
-        let (mut low, mut high) = (f32x4::ZERO, f32x4::ZERO);
-        for k in (0..QUANT_BLOCK).step_by(8) {
-            let (x0, x1) = halves(x[k..k + 8].try_into().expect("8 of 32"));
-            low = widen(&q[k..k + 4]).mul_add(x0, low);
-            high = widen(&q[k + 4..k + 8]).mul_add(x1, high);
-        }
-        total = (low + high).mul_add(f32x4::splat(scale), total);
-    }
-    total.reduce_add()
 }
 
 /// Layer normalization over the last dimension, as Burn's `LayerNorm` computes it (biased
@@ -434,7 +511,7 @@ mod tests {
             let dense = Dense::from_rows(weight.clone(), inputs, 5, Storage::KeepInt8);
             let x: Vec<f32> = (0..2 * inputs).map(|i| i as f32 * 0.25).collect();
             let mut y = Vec::new();
-            dense.forward(&x, &mut y);
+            dense.forward(&x, &mut y, &mut Split::default());
             for r in 0..2 {
                 for o in 0..5 {
                     let w = &weight[o * inputs..(o + 1) * inputs];
@@ -457,7 +534,7 @@ mod tests {
             Storage::Float,
         );
         let mut y = Vec::new();
-        dense.forward(&[1.0, 1.0, 1.0, 2.0, 0.0, -1.0], &mut y);
+        dense.forward(&[1.0, 1.0, 1.0, 2.0, 0.0, -1.0], &mut y, &mut Split::default());
         assert_eq!(y, [6.5, -2.0, -0.5, -3.0]);
     }
 
@@ -477,7 +554,7 @@ mod tests {
         let x: Vec<f32> = (0..3 * inputs).map(|i| ((i * 13) % 17) as f32 * 0.1 - 0.8).collect();
         let output = |dense: &Dense| {
             let mut y = Vec::new();
-            dense.forward(&x, &mut y);
+            dense.forward(&x, &mut y, &mut Split::default());
             y
         };
         // Plain sums over Burn's layout, [inputs, outputs].
@@ -511,6 +588,61 @@ mod tests {
         let mut row = Vec::new();
         rows.row(3, &mut row);
         assert_eq!(row, weight[3 * inputs..4 * inputs]);
+    }
+
+    /// An odd number of inputs (the last pair half empty) gives the float sums; a non-finite
+    /// input makes its row's outputs NaN, as in float, and leaves the other rows alone.
+    #[test]
+    fn int8_products_take_odd_inputs_and_pass_nan_on() {
+        let (inputs, outputs) = (33, 64);
+        let weight: Vec<f32> = (0..inputs * outputs)
+            .map(|i| {
+                let q = if i % QUANT_BLOCK == 9 { 127 } else { (i * 53 % 255) as i32 - 127 };
+                q as f32 * 2f32.powi(-((i / QUANT_BLOCK % 3) as i32) - 7)
+            })
+            .collect();
+        let dense = Dense::from_linear(weight.clone(), None, inputs, outputs, Storage::KeepInt8);
+        assert!(dense.is_int8());
+        let mut x: Vec<f32> = (0..2 * inputs).map(|i| ((i * 29) % 23) as f32 * 0.3 - 3.1).collect();
+        let expected: Vec<f32> = (0..2 * outputs)
+            .map(|ro| {
+                let (r, o) = (ro / outputs, ro % outputs);
+                (0..inputs).map(|i| x[r * inputs + i] * weight[i * outputs + o]).sum::<f32>()
+            })
+            .collect();
+        let (mut y, mut split) = (Vec::new(), Split::default());
+        dense.forward(&x, &mut y, &mut split);
+        assert!(y.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-4), "{y:?}\n{expected:?}");
+        for bad in [f32::NAN, f32::INFINITY] {
+            x[5] = bad;
+            dense.forward(&x, &mut y, &mut split);
+            assert!(y[..outputs].iter().all(|v| v.is_nan()), "{bad} in row 0");
+            assert!(y[outputs..].iter().zip(&expected[outputs..]).all(|(a, b)| (a - b).abs() < 1e-4));
+        }
+    }
+
+    /// `scale · (high + low / LOW_STEPS)` gives each value back to within 2⁻²⁷ of the largest
+    /// (of 2⁻¹⁰⁰ for smaller rows); the parts stay within the bound the products' i32 sums rely on.
+    #[test]
+    fn a_split_gives_its_values_back() {
+        let mut split = Split::default();
+        for magnitude in [0.0, 1e-35, 1e-3, 1.0, 37.5, 1e30] {
+            let x: Vec<f32> =
+                (0..21).map(|i| (((i * 7919) % 1009) as f32 - 504.5) / 504.5 * magnitude).collect();
+            let scale = split.set(&x, None).expect("finite");
+            let largest = x.iter().fold(2f32.powi(-100), |m, v| m.max(v.abs()));
+            for (i, &v) in x.iter().enumerate() {
+                let (high, low) = (split.high[i], split.low[i]);
+                assert!(high.abs() <= 8192 && low.abs() <= 8192, "{magnitude}: {high} {low}");
+                let back = f64::from(scale) * (f64::from(high) + f64::from(low) / f64::from(LOW_STEPS));
+                assert!(
+                    (back - f64::from(v)).abs() <= f64::from(largest) * 2f64.powi(-27),
+                    "{magnitude}, {i}"
+                );
+            }
+        }
+        assert!(split.set(&[1.0, f32::NEG_INFINITY], None).is_none());
+        assert!(split.set(&[f32::NAN, 1.0], None).is_none());
     }
 
     #[test]
