@@ -86,13 +86,50 @@ pub enum Weights {
     /// `[outputs, inputs]` floats: each output one dot product over contiguous memory.
     Rows(Vec<f32>),
     /// 8-bit blocks of [`QUANT_BLOCK`] outputs (an int8 bundle's `Linear`, blocked along its
-    /// last axis, the outputs): values `[outputs / 32, inputs / 2, 32, 2]` (inputs in pairs, as
-    /// `i16x8::dot` adds neighbouring products; an odd last input paired with a zero), one scale
-    /// per block and input `[outputs / 32, inputs]`.
-    OutputBlocks { values: Vec<i8>, scales: Vec<f32> },
+    /// last axis, the outputs): values in [`Tiles`], one scale per block and input
+    /// `[outputs / 32, inputs]`.
+    OutputBlocks { values: Tiles, scales: Vec<f32> },
     /// 8-bit blocks of [`QUANT_BLOCK`] inputs (an int8 bundle's embedding, blocked along the
-    /// model width): values `[outputs, inputs]`, scales `[outputs, inputs / 32]`.
-    InputBlocks { values: Vec<i8>, scales: Vec<f32> },
+    /// model width): values in [`Tiles`], one scale per output and block laid out as the tiles,
+    /// `[outputs / 16, inputs / 32, 16]`.
+    InputBlocks { values: Tiles, scales: Vec<f32> },
+}
+
+/// Outputs a [`Tiles`] tile holds: four i32x4 lanes of sums.
+const TILE: usize = 16;
+
+/// 8-bit weights as `i16x8::dot` reads them, outputs in lanes: `[outputs / 16, inputs / 2, 16,
+/// 2]` — a tile of 16 outputs, then each pair of inputs (`dot` adds neighbouring products) with
+/// the pair's two values for each output side by side. Outputs are padded to a whole tile and an
+/// odd last input is paired with a zero, both with zero weights.
+#[derive(Clone)]
+pub struct Tiles {
+    values: Vec<i8>,
+    /// Input pairs per tile.
+    pairs: usize,
+}
+
+impl Tiles {
+    /// `weight(output, input)` for every output and input.
+    fn new(outputs: usize, inputs: usize, weight: impl Fn(usize, usize) -> i8) -> Self {
+        let pairs = inputs.div_ceil(2);
+        let mut values = vec![0; outputs.div_ceil(TILE) * pairs * TILE * 2];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                values[((o / TILE * pairs + i / 2) * TILE + o % TILE) * 2 + i % 2] = weight(o, i);
+            }
+        }
+        Tiles { values, pairs }
+    }
+
+    fn get(&self, output: usize, input: usize) -> i8 {
+        self.values[((output / TILE * self.pairs + input / 2) * TILE + output % TILE) * 2 + input % 2]
+    }
+
+    /// Tile `t`'s values, `[pairs, 16, 2]`.
+    fn tile(&self, t: usize) -> &[i8] {
+        &self.values[t * self.pairs * TILE * 2..(t + 1) * self.pairs * TILE * 2]
+    }
 }
 
 /// The i8 values and scales of `values` read as consecutive blocks of [`QUANT_BLOCK`], when
@@ -142,22 +179,13 @@ impl Dense {
     ) -> Self {
         let weights = match int8_blocks(&weight, storage) {
             Some((values, scales)) if outputs.is_multiple_of(QUANT_BLOCK) && inputs <= MAX_INT8_INPUTS => {
-                // [inputs, blocks, 32] → [blocks, inputs / 2, 32, 2].
-                let (blocks, pairs) = (outputs / QUANT_BLOCK, inputs.div_ceil(2));
-                let mut paired = vec![0; blocks * pairs * QUANT_BLOCK * 2];
-                let mut block_scales = vec![0.0; scales.len()];
-                for (i, (values, scales)) in
-                    values.chunks_exact(outputs).zip(scales.chunks_exact(blocks)).enumerate()
-                {
-                    for (b, (values, &scale)) in values.chunks_exact(QUANT_BLOCK).zip(scales).enumerate() {
-                        block_scales[b * inputs + i] = scale;
-                        let pair = (b * pairs + i / 2) * QUANT_BLOCK * 2;
-                        for (j, &q) in values.iter().enumerate() {
-                            paired[pair + 2 * j + i % 2] = q;
-                        }
-                    }
-                }
-                Weights::OutputBlocks { values: paired, scales: block_scales }
+                // Burn's layout: values [inputs, outputs], scales [inputs, outputs / 32].
+                let (blocks, scales_of) = (outputs / QUANT_BLOCK, scales);
+                let tiles = Tiles::new(outputs, inputs, |o, i| values[i * outputs + o]);
+                // Scales by block, then input: [outputs / 32, inputs].
+                let scales = (0..blocks).flat_map(|b| (0..inputs).map(move |i| (b, i)));
+                let scales = scales.map(|(b, i)| scales_of[i * blocks + b]).collect();
+                Weights::OutputBlocks { values: tiles, scales }
             }
             _ => {
                 let mut rows = vec![0.0; weight.len()];
@@ -178,7 +206,16 @@ impl Dense {
     pub fn from_rows(weight: Vec<f32>, inputs: usize, outputs: usize, storage: Storage) -> Self {
         let weights = match int8_blocks(&weight, storage) {
             Some((values, scales)) if inputs.is_multiple_of(QUANT_BLOCK) && inputs <= MAX_INT8_INPUTS => {
-                Weights::InputBlocks { values, scales }
+                // values [outputs, inputs], scales [outputs, inputs / 32].
+                let blocks = inputs / QUANT_BLOCK;
+                let tiles = Tiles::new(outputs, inputs, |o, i| values[o * inputs + i]);
+                let mut tiled = vec![0.0; outputs.div_ceil(TILE) * blocks * TILE];
+                for (o, scales) in scales.chunks_exact(blocks).enumerate() {
+                    for (b, &scale) in scales.iter().enumerate() {
+                        tiled[(o / TILE * blocks + b) * TILE + o % TILE] = scale;
+                    }
+                }
+                Weights::InputBlocks { values: tiles, scales: tiled }
             }
             _ => Weights::Rows(weight),
         };
@@ -192,13 +229,13 @@ impl Dense {
 
     /// Output `o`'s weights as floats (an embedding lookup); only for row layouts.
     pub fn row(&self, o: usize, out: &mut Vec<f32>) {
-        let at = o * self.inputs..(o + 1) * self.inputs;
         out.clear();
         match &self.weights {
-            Weights::Rows(rows) => out.extend_from_slice(&rows[at]),
+            Weights::Rows(rows) => out.extend_from_slice(&rows[o * self.inputs..(o + 1) * self.inputs]),
             Weights::InputBlocks { values, scales } => {
-                let scales = &scales[o * self.inputs / QUANT_BLOCK..];
-                out.extend(values[at].iter().enumerate().map(|(i, &q)| q as f32 * scales[i / QUANT_BLOCK]));
+                let blocks = self.inputs / QUANT_BLOCK;
+                let scale = |i: usize| scales[(o / TILE * blocks + i / QUANT_BLOCK) * TILE + o % TILE];
+                out.extend((0..self.inputs).map(|i| f32::from(values.get(o, i)) * scale(i)));
             }
             Weights::OutputBlocks { .. } => unreachable!("embeddings are stored by rows"),
         }
@@ -231,30 +268,50 @@ impl Dense {
                 }
             }
             Weights::OutputBlocks { values, scales } => {
-                let pairs = inputs.div_ceil(2);
-                let blocks = values.chunks_exact(pairs * 2 * QUANT_BLOCK).zip(scales.chunks_exact(inputs));
-                for (b, (values, scales)) in blocks.enumerate() {
+                for (b, scales) in scales.chunks_exact(inputs).enumerate() {
                     for (x, y) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
                         // This block's scales belong to the inputs: x · scale is what its 8-bit
                         // values multiply.
                         let y = &mut y[b * QUANT_BLOCK..(b + 1) * QUANT_BLOCK];
-                        match split.set(x, Some(scales)) {
-                            Some(scale) => output_block(values, &split.high, &split.low, scale, y),
-                            None => y.fill(f32::NAN),
+                        let Some(scale) = split.set(x, Some(scales)) else {
+                            y.fill(f32::NAN);
+                            continue;
+                        };
+                        for (half, y) in y.chunks_exact_mut(TILE).enumerate() {
+                            let [high, low] = tile_sums(values.tile(2 * b + half), &split.high, &split.low);
+                            for (y, (high, low)) in y.chunks_exact_mut(4).zip(high.into_iter().zip(low)) {
+                                y.copy_from_slice(&(join(high, low) * f32x4::splat(scale)).to_array());
+                            }
                         }
                     }
                 }
             }
             Weights::InputBlocks { values, scales } => {
-                let per_row = inputs / QUANT_BLOCK;
+                let blocks = inputs / QUANT_BLOCK;
                 for (x, y) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
                     let Some(scale) = split.set(x, None) else {
                         y.fill(f32::NAN);
                         continue;
                     };
-                    let rows = values.chunks_exact(inputs).zip(scales.chunks_exact(per_row));
-                    for (y, (values, scales)) in y.iter_mut().zip(rows) {
-                        *y = input_blocks_dot(values, scales, &split.high, &split.low) * scale;
+                    for (t, scales) in scales.chunks_exact(blocks * TILE).enumerate() {
+                        let tile = values.tile(t);
+                        let mut totals = [f32x4::ZERO; TILE / 4];
+                        // The sums of one block of inputs share its 16 outputs' scales.
+                        let parts =
+                            split.high.chunks_exact(QUANT_BLOCK).zip(split.low.chunks_exact(QUANT_BLOCK));
+                        let tile_blocks =
+                            tile.chunks_exact(QUANT_BLOCK * TILE).zip(scales.chunks_exact(TILE));
+                        for ((values, scales), (high, low)) in tile_blocks.zip(parts) {
+                            let [high, low] = tile_sums(values, high, low);
+                            for (k, total) in totals.iter_mut().enumerate() {
+                                let scale =
+                                    f32x4::from(<[f32; 4]>::try_from(&scales[4 * k..4 * k + 4]).expect("4"));
+                                *total = join(high[k], low[k]).mul_add(scale, *total);
+                            }
+                        }
+                        let y = &mut y[t * TILE..((t + 1) * TILE).min(outputs)];
+                        let totals = totals.map(|t| (t * f32x4::splat(scale)).to_array());
+                        y.copy_from_slice(&totals.as_flattened()[..y.len()]);
                     }
                 }
             }
@@ -379,57 +436,30 @@ fn join(high: i32x4, low: i32x4) -> f32x4 {
     low.round_float().mul_add(f32x4::splat(1.0 / LOW_STEPS), high.round_float())
 }
 
-/// One output of [`Weights::InputBlocks`]: Σ over blocks b of scale[b] · Σ_{i in b} q[i] · x[i],
-/// with `x` split into `high` and `low` vectors (in units of the split's scale).
-#[inline]
-fn input_blocks_dot(values: &[i8], scales: &[f32], high: &[i16], low: &[i16]) -> f32 {
-    let mut total = f32x4::ZERO;
-    let blocks = values.as_chunks::<QUANT_BLOCK>().0.iter().zip(scales);
-    let parts = high.as_chunks::<QUANT_BLOCK>().0.iter().zip(low.as_chunks::<QUANT_BLOCK>().0);
-    for ((q, &scale), (high, low)) in blocks.zip(parts) {
-        let [w0, w1] = widen(&q[..16]);
-        let [w2, w3] = widen(&q[16..]);
-        let high =
-            [load_i16x8(high), load_i16x8(&high[8..]), load_i16x8(&high[16..]), load_i16x8(&high[24..])];
-        let low = [load_i16x8(low), load_i16x8(&low[8..]), load_i16x8(&low[16..]), load_i16x8(&low[24..])];
-        let sum_high = (w0.dot(high[0]) + w1.dot(high[1])) + (w2.dot(high[2]) + w3.dot(high[3]));
-        let sum_low = (w0.dot(low[0]) + w1.dot(low[1])) + (w2.dot(low[2]) + w3.dot(low[3]));
-        total = join(sum_high, sum_low).mul_add(f32x4::splat(scale), total);
-    }
-    total.reduce_add()
-}
-
-/// One block of 32 outputs of [`Weights::OutputBlocks`] for one row: y[j] = Σ_i z[i] · q[i, j]
-/// with z (the row times the block's scales) split into `high` and `low` (`scale` their unit).
-/// Half a block at a time: eight accumulators, four weight vectors and two activation pairs
-/// fit the sixteen vector registers.
-#[inline]
-fn output_block(values: &[i8], high: &[i16], low: &[i16], scale: f32, y: &mut [f32]) {
-    const HALF: usize = QUANT_BLOCK / 2;
+/// A tile's 16 outputs summed over the input pairs of `values` (`[pairs, 16, 2]`), for `x`
+/// split into `high` and `low` (`[2 · pairs]` or more): the i32 sums of each part, four outputs
+/// a vector. Eight accumulators, four weight vectors and two activation pairs fit the sixteen
+/// vector registers of x86-64 and of V8's wasm.
+#[inline(always)]
+fn tile_sums(values: &[i8], high: &[i16], low: &[i16]) -> [[i32x4; TILE / 4]; 2] {
     // The same two inputs in every i32 lane (one splat): `dot` multiplies them with an
     // output's pair.
     let pair = |x: &[i16]| -> i16x8 {
         let bits = u32::from(x[0] as u16) | (u32::from(x[1] as u16) << 16);
         bytemuck::cast(i32x4::splat(bits as i32))
     };
-    for half in 0..2 {
-        let mut sums = [[i32x4::ZERO; HALF / 4]; 2];
-        let pairs = values.chunks_exact(2 * QUANT_BLOCK).zip(high.chunks_exact(2).zip(low.chunks_exact(2)));
-        for (q, (high, low)) in pairs {
-            let q = &q[half * 2 * HALF..(half + 1) * 2 * HALF];
-            let [w0, w1] = widen(&q[..16]);
-            let [w2, w3] = widen(&q[16..]);
-            for (sums, x) in sums.iter_mut().zip([pair(high), pair(low)]) {
-                for (sum, w) in sums.iter_mut().zip([w0, w1, w2, w3]) {
-                    *sum += w.dot(x);
-                }
+    let mut sums = [[i32x4::ZERO; TILE / 4]; 2];
+    let pairs = values.chunks_exact(2 * TILE).zip(high.chunks_exact(2).zip(low.chunks_exact(2)));
+    for (q, (high, low)) in pairs {
+        let [w0, w1] = widen(&q[..16]);
+        let [w2, w3] = widen(&q[16..]);
+        for (sums, x) in sums.iter_mut().zip([pair(high), pair(low)]) {
+            for (sum, w) in sums.iter_mut().zip([w0, w1, w2, w3]) {
+                *sum += w.dot(x);
             }
         }
-        let scale = f32x4::splat(scale);
-        for (k, (high, low)) in sums[0].into_iter().zip(sums[1]).enumerate() {
-            y[half * HALF + 4 * k..][..4].copy_from_slice(&(join(high, low) * scale).to_array());
-        }
     }
+    sums
 }
 
 /// Layer normalization over the last dimension, as Burn's `LayerNorm` computes it (biased
@@ -618,6 +648,33 @@ mod tests {
             dense.forward(&x, &mut y, &mut split);
             assert!(y[..outputs].iter().all(|v| v.is_nan()), "{bad} in row 0");
             assert!(y[outputs..].iter().zip(&expected[outputs..]).all(|(a, b)| (a - b).abs() < 1e-4));
+        }
+    }
+
+    /// Rows of 8-bit blocks whose count fills no whole tile (40 of 16 a tile): every output and
+    /// every embedding lookup as in float.
+    #[test]
+    fn int8_rows_that_fill_no_whole_tile() {
+        let (inputs, outputs) = (64, 40);
+        let weight: Vec<f32> = (0..outputs * inputs)
+            .map(|i| {
+                let q = if i % QUANT_BLOCK == 0 { -127 } else { (i * 61 % 255) as i32 - 127 };
+                q as f32 * 2f32.powi(-((i / QUANT_BLOCK % 4) as i32) - 5)
+            })
+            .collect();
+        let dense = Dense::from_rows(weight.clone(), inputs, outputs, Storage::KeepInt8);
+        assert!(dense.is_int8());
+        let x: Vec<f32> = (0..inputs).map(|i| ((i * 17) % 13) as f32 * 0.2 - 1.1).collect();
+        let mut y = Vec::new();
+        dense.forward(&x, &mut y, &mut Split::default());
+        assert_eq!(y.len(), outputs);
+        let mut row = Vec::new();
+        for o in 0..outputs {
+            let w = &weight[o * inputs..(o + 1) * inputs];
+            let expected: f32 = w.iter().zip(&x).map(|(w, x)| w * x).sum();
+            assert!((y[o] - expected).abs() < 1e-4, "output {o}: {} against {expected}", y[o]);
+            dense.row(o, &mut row);
+            assert_eq!(row, w, "row {o}");
         }
     }
 
