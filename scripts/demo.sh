@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-unknown-unknown >/dev/null
 mkdir -p target
-# The very build trunk runs for index.html's `data-bin="nl2py-web"` (same profile, target, features).
-cargo build --release --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-web >target/demo-page-build.log 2>&1 &
+# The very build trunk runs for index.html's `data-bin="nl2py-web"` (same profile, `web` as its
+# `data-cargo-profile-release` names; same target and features).
+cargo build --profile web --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-web >target/demo-page-build.log 2>&1 &
 page_build=$!
 # The page's build is the longer one, and its last crates build one after another: the tools
 # take the cores it leaves.

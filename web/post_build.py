@@ -103,10 +103,20 @@ def check_simd() -> None:
             sys.exit(f"post_build: {wasm.name} has no SIMD code: build it with -C target-feature=+simd128")
 
 
+def cargo_profile() -> str:
+    """The cargo profile trunk built the page with: index.html's `data-cargo-profile-release`
+    (or `-dev`), else cargo's own."""
+    release = os.environ.get("TRUNK_PROFILE") == "release"
+    attribute = "data-cargo-profile-release" if release else "data-cargo-profile-dev"
+    html = (Path(os.environ["TRUNK_SOURCE_DIR"]) / os.environ["TRUNK_HTML_FILE"]).read_text()
+    named = re.search(attribute + r'="([^"]+)"', html)
+    return named.group(1) if named else ("release" if release else "debug")
+
+
 def check_reactor() -> None:
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path(os.environ["TRUNK_SOURCE_DIR"]) / "target"))
-    profile = "release" if os.environ.get("TRUNK_PROFILE") == "release" else "debug"
-    linked = target / "wasm32-unknown-unknown" / profile / "nl2py-web.wasm"
+    profile = cargo_profile()
+    linked = target / "wasm32-unknown-unknown" / ("debug" if profile == "dev" else profile) / "nl2py-web.wasm"
     if b".command_export" in linked.read_bytes():
         sys.exit(f"post_build: {linked} is linked as a command: main must call __wasm_call_ctors first")
 
