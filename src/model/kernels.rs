@@ -568,18 +568,24 @@ mod tests {
         assert_eq!(y, [6.5, -2.0, -0.5, -3.0]);
     }
 
+    /// `len` weights that are exactly 8-bit blocks: q · s with q in [-127, 127] (−127 at `at` in
+    /// each block, so that s is its block's largest magnitude / 127), s a power of two per
+    /// block; `step` varies the q.
+    fn int8_weights(len: usize, step: usize, at: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let q = if i % QUANT_BLOCK == at { -127 } else { (i * step % 255) as i32 - 127 };
+                q as f32 * 2f32.powi(-((i / QUANT_BLOCK % 5) as i32) - 6)
+            })
+            .collect()
+    }
+
     /// Weights that are exactly 8-bit blocks stay 8-bit, along the axis each layout blocks,
     /// and give the float layer's outputs; anything else stays float.
     #[test]
     fn int8_blocks_are_kept_and_multiply_as_floats() {
         let (inputs, outputs) = (64, 96);
-        // Block values q · s: q in [-127, 127] with 127 in each block, s a power of two per block.
-        let weight: Vec<f32> = (0..inputs * outputs)
-            .map(|i| {
-                let q = if i % QUANT_BLOCK == 5 { -127 } else { (i * 37 % 255) as i32 - 127 };
-                q as f32 * 2f32.powi(-(((i / QUANT_BLOCK) % 5) as i32) - 6)
-            })
-            .collect();
+        let weight = int8_weights(inputs * outputs, 37, 5);
         let bias: Vec<f32> = (0..outputs).map(|o| o as f32 * 0.01).collect();
         let x: Vec<f32> = (0..3 * inputs).map(|i| ((i * 13) % 17) as f32 * 0.1 - 0.8).collect();
         let output = |dense: &Dense| {
@@ -625,12 +631,7 @@ mod tests {
     #[test]
     fn int8_products_take_odd_inputs_and_pass_nan_on() {
         let (inputs, outputs) = (33, 64);
-        let weight: Vec<f32> = (0..inputs * outputs)
-            .map(|i| {
-                let q = if i % QUANT_BLOCK == 9 { 127 } else { (i * 53 % 255) as i32 - 127 };
-                q as f32 * 2f32.powi(-((i / QUANT_BLOCK % 3) as i32) - 7)
-            })
-            .collect();
+        let weight = int8_weights(inputs * outputs, 53, 9);
         let dense = Dense::from_linear(weight.clone(), None, inputs, outputs, Storage::KeepInt8);
         assert!(dense.is_int8());
         let mut x: Vec<f32> = (0..2 * inputs).map(|i| ((i * 29) % 23) as f32 * 0.3 - 3.1).collect();
@@ -656,12 +657,7 @@ mod tests {
     #[test]
     fn int8_rows_that_fill_no_whole_tile() {
         let (inputs, outputs) = (64, 40);
-        let weight: Vec<f32> = (0..outputs * inputs)
-            .map(|i| {
-                let q = if i % QUANT_BLOCK == 0 { -127 } else { (i * 61 % 255) as i32 - 127 };
-                q as f32 * 2f32.powi(-((i / QUANT_BLOCK % 4) as i32) - 5)
-            })
-            .collect();
+        let weight = int8_weights(outputs * inputs, 61, 0);
         let dense = Dense::from_rows(weight.clone(), inputs, outputs, Storage::KeepInt8);
         assert!(dense.is_int8());
         let x: Vec<f32> = (0..inputs).map(|i| ((i * 17) % 13) as f32 * 0.2 - 1.1).collect();
