@@ -134,6 +134,12 @@ impl Tiles {
     }
 }
 
+/// Where [`Weights::InputBlocks`] keeps the scale of `output`'s block `block` (of `blocks` a row):
+/// `[outputs / 16, blocks, 16]`, laid out as the tiles.
+fn tiled_scale(output: usize, block: usize, blocks: usize) -> usize {
+    (output / TILE * blocks + block) * TILE + output % TILE
+}
+
 /// The i8 values and scales of `values` read as consecutive blocks of [`QUANT_BLOCK`], when
 /// every block is exactly `q · s` with integer `q` in [-127, 127] and `s` its largest magnitude
 /// / 127 — as weights an int8 bundle loaded are (`q · s` and `127 · s` are exact in f32, `s`
@@ -214,7 +220,7 @@ impl Dense {
                 let mut tiled = vec![0.0; outputs.div_ceil(TILE) * blocks * TILE];
                 for (o, scales) in scales.chunks_exact(blocks).enumerate() {
                     for (b, &scale) in scales.iter().enumerate() {
-                        tiled[(o / TILE * blocks + b) * TILE + o % TILE] = scale;
+                        tiled[tiled_scale(o, b, blocks)] = scale;
                     }
                 }
                 Weights::InputBlocks { values: tiles, scales: tiled }
@@ -236,7 +242,7 @@ impl Dense {
             Weights::Rows(rows) => out.extend_from_slice(&rows[o * self.inputs..(o + 1) * self.inputs]),
             Weights::InputBlocks { values, scales } => {
                 let blocks = self.inputs / QUANT_BLOCK;
-                let scale = |i: usize| scales[(o / TILE * blocks + i / QUANT_BLOCK) * TILE + o % TILE];
+                let scale = |i: usize| scales[tiled_scale(o, i / QUANT_BLOCK, blocks)];
                 out.extend((0..self.inputs).map(|i| f32::from(values.get(o, i)) * scale(i)));
             }
             Weights::OutputBlocks { .. } => unreachable!("embeddings are stored by rows"),
@@ -375,7 +381,7 @@ impl Split {
         if infinite.reduce_add() != 0.0 {
             return None;
         }
-        let largest = largest.to_array().into_iter().fold(0.0, f32::max);
+        let largest = max(&largest.to_array());
         // largest < 2^(e + 1) for its exponent e, so |x| / 2^(e + 1 − HIGH_BITS) < 2^HIGH_BITS.
         // e is taken as at least −100 (a zero row, subnormals): the scale and its inverse stay
         // normal floats.
