@@ -13,7 +13,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
 
 use super::attention::{Attention, MASKED};
-use super::kernels::{Dense, Norm, Split, Storage, add_scaled, dot, softmax};
+use super::kernels::{Dense, Norm, Split, Storage, add_scaled, dot, relu, softmax};
 use super::layers::DecoderLayer;
 use super::{DecoderState, Seq2Seq};
 use crate::{Error, Result};
@@ -332,7 +332,7 @@ impl CpuDecoder {
 
             let input = self.block_input(&layer.feed_forward_norm, x, normed);
             layer.inner.forward(input, hidden, split);
-            hidden.iter_mut().for_each(|h| *h = h.max(0.0));
+            relu(hidden);
             layer.outer.forward(hidden, out, split);
             self.block_output(&layer.feed_forward_norm, x, out, normed);
         }
