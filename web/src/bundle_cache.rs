@@ -7,7 +7,6 @@
 
 use js_sys::{Reflect, Uint8Array};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
@@ -93,10 +92,6 @@ async fn manifest_sha256(manifest: &str, file_name: &str) -> Option<[u8; 32]> {
     Some(digest)
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 /// The bundle `source` names. `progress(received, total)` is called as bytes arrive (`total`
 /// is 0 when the server does not say).
 pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize)) -> Result<Fetched, String> {
@@ -111,25 +106,29 @@ pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize))
     if let Ok(cache) = &cache
         && let Some(bytes) = cached(cache, url).await
     {
-        if nl2py::bundle::inspect(&bytes).is_err() {
-            let _ = JsFuture::from(cache.delete_with_str(url)).await;
-        } else if expected.is_none_or(|sum| sha256(&bytes) == sum) {
-            progress(bytes.len(), bytes.len());
-            return Ok(Fetched { bytes, origin: Origin::Cache, not_stored: None });
-        } else {
+        match nl2py::bundle::inspect(&bytes) {
+            Err(_) => {
+                let _ = JsFuture::from(cache.delete_with_str(url)).await;
+            }
+            // The check reads the file's SHA-256 on its way: one pass over the bytes, not two.
+            Ok(info) if expected.is_none_or(|sum| info.file_sha256 == sum) => {
+                progress(bytes.len(), bytes.len());
+                return Ok(Fetched { bytes, origin: Origin::Cache, not_stored: None });
+            }
             // Out of date (or not what a link pins): kept until a download replaces it.
-            outdated = source.pin.is_none();
+            Ok(_) => outdated = source.pin.is_none(),
         }
     }
     let bytes = download(url, progress).await?;
-    if let Some(pin) = &source.pin
-        && sha256(&bytes) != *pin
-    {
-        return Err(format!(
-            "the model at {url} was refused: its SHA-256 is {}, the link asks for {}",
-            hex::encode(sha256(&bytes)),
-            hex::encode(pin)
-        ));
+    if let Some(pin) = &source.pin {
+        let sha256 = nl2py::bundle::sha256(&bytes);
+        if sha256 != *pin {
+            return Err(format!(
+                "the model at {url} was refused: its SHA-256 is {}, the link asks for {}",
+                hex::encode(sha256),
+                hex::encode(pin)
+            ));
+        }
     }
     nl2py::bundle::inspect(&bytes).map_err(|e| format!("the model file at {url} is unusable: {e}"))?;
     let not_stored = match &cache {
