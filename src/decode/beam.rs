@@ -14,9 +14,59 @@ pub(crate) struct BeamSearch {
     pub prompt: usize,
 }
 
+/// A hypothesis still in the beam. What its steps chose stays in the search's [`History`].
 struct Live {
-    hypothesis: Hypothesis,
+    ids: Vec<usize>,
+    /// The summed log-probability.
+    score: f32,
     track: Track,
+    /// Its last token's entry in the history (`None` before the first token).
+    last: Option<usize>,
+}
+
+/// Every token a hypothesis of the search took, with what its step chose and (when kept) its
+/// attention. A child shares its parent's entries where a copy of them would grow each step:
+/// with attention kept, 10 KB a token for the shipped model, so copying every child's history
+/// made the search quadratic in the output's length.
+#[derive(Default)]
+struct History {
+    /// Per entry: the entry before it (`None`: the first token) and the step's choice.
+    entries: Vec<(Option<usize>, Choice)>,
+    /// `[entries, per_entry]`: each entry's attention weights.
+    attention: Vec<f32>,
+    per_entry: usize,
+}
+
+impl History {
+    /// A token taken after `parent`: its entry.
+    fn push(&mut self, parent: Option<usize>, choice: Choice, attention: &[f32]) -> usize {
+        self.per_entry = attention.len();
+        self.entries.push((parent, choice));
+        self.attention.extend_from_slice(attention);
+        self.entries.len() - 1
+    }
+
+    /// `live` as a hypothesis with `score`: its choices and attention from the first token on.
+    fn hypothesis(&self, live: Live, score: f32) -> Hypothesis {
+        let mut chain = Vec::with_capacity(live.ids.len());
+        let mut at = live.last;
+        while let Some(entry) = at {
+            chain.push(entry);
+            at = self.entries[entry].0;
+        }
+        chain.reverse();
+        let per_entry = self.per_entry;
+        Hypothesis {
+            ids: live.ids,
+            score,
+            choices: chain.iter().map(|&e| self.entries[e].1.clone()).collect(),
+            attention: chain
+                .iter()
+                .flat_map(|&e| &self.attention[e * per_entry..(e + 1) * per_entry])
+                .copied()
+                .collect(),
+        }
+    }
 }
 
 impl BeamSearch {
@@ -35,12 +85,12 @@ impl BeamSearch {
         watch: &mut impl Watch,
     ) -> Result<(Vec<Hypothesis>, bool)> {
         // A live hypothesis's `score` is its summed log-probability; a finished one's, normalized.
-        let mut live = vec![Live { hypothesis: Hypothesis::default(), track: Track::default() }];
+        let mut live = vec![Live { ids: Vec::new(), score: 0.0, track: Track::default(), last: None }];
+        let mut history = History::default();
         let mut finished: Vec<Hypothesis> = Vec::new();
         let mut stopped = false;
         for step in 0..self.max_tokens {
-            let last: Vec<usize> =
-                live.iter().map(|l| l.hypothesis.ids.last().copied().unwrap_or(BOS_ID)).collect();
+            let last: Vec<usize> = live.iter().map(|l| l.ids.last().copied().unwrap_or(BOS_ID)).collect();
             let (mut log_probs, weights) = decoder.step(&last, attention).await?;
             let vocab = log_probs.len() / live.len();
             let per_row = weights.len() / live.len();
@@ -50,15 +100,13 @@ impl BeamSearch {
             let mut offered = Vec::with_capacity(live.len());
             for (row, l) in live.iter().enumerate() {
                 let scores = &mut log_probs[row * vocab..(row + 1) * vocab];
-                offered.push(rules.apply(&l.track, self.prompt, &l.hypothesis.ids, scores));
+                offered.push(rules.apply(&l.track, self.prompt, &l.ids, scores));
                 let mut best: Vec<usize> = (0..vocab).filter(|&t| scores[t].is_finite()).collect();
                 let keep = (2 * self.width).min(best.len());
                 if keep > 0 && keep < best.len() {
                     best.select_nth_unstable_by(keep - 1, |&a, &b| scores[b].total_cmp(&scores[a]));
                 }
-                candidates.extend(
-                    best[..keep].iter().map(|&token| (l.hypothesis.score + scores[token], row, token)),
-                );
+                candidates.extend(best[..keep].iter().map(|&token| (l.score + scores[token], row, token)));
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
             let last_step = step + 1 == self.max_tokens;
@@ -73,24 +121,24 @@ impl BeamSearch {
                     break;
                 }
                 let parent = &live[row];
-                let mut child = parent.hypothesis.clone();
-                child.score = log_prob;
+                let mut child =
+                    Live { ids: parent.ids.clone(), score: log_prob, track: parent.track, last: parent.last };
                 if token != EOS_ID {
                     child.ids.push(token);
-                    child.choices.push(Choice {
+                    let choice = Choice {
                         log_prob: log_probs[row * vocab + token],
                         alternatives: offered[row].clone(),
-                    });
-                    child.attention.extend_from_slice(&weights[row * per_row..(row + 1) * per_row]);
+                    };
+                    child.last =
+                        Some(history.push(parent.last, choice, &weights[row * per_row..(row + 1) * per_row]));
                 }
                 if token == EOS_ID || last_step {
-                    child.score = self.normalized(log_prob, child.ids.len() + 1);
-                    finished.push(child);
+                    let score = self.normalized(log_prob, child.ids.len() + 1);
+                    finished.push(history.hypothesis(child, score));
                     cut_off += usize::from(token != EOS_ID);
                 } else {
-                    let mut track = parent.track;
-                    rules.advance(&mut track, token);
-                    next.push(Live { hypothesis: child, track });
+                    rules.advance(&mut child.track, token);
+                    next.push(child);
                     rows.push(row);
                 }
             }
@@ -98,10 +146,10 @@ impl BeamSearch {
                 break;
             }
             // `next` is best-first: its head is the output so far. Stopped, it counts as finished.
-            if !watch.step(&next[0].hypothesis.ids).await {
-                let mut best = next.swap_remove(0).hypothesis;
-                best.score = self.normalized(best.score, best.ids.len());
-                finished.push(best);
+            if !watch.step(&next[0].ids).await {
+                let best = next.swap_remove(0);
+                let score = self.normalized(best.score, best.ids.len());
+                finished.push(history.hypothesis(best, score));
                 stopped = true;
                 break;
             }
@@ -262,6 +310,36 @@ mod tests {
                 *beam_ids == greedy_ids || cut_off_instead,
                 "prompt {row:?}: {beam_ids:?} vs {greedy_ids:?}"
             );
+        }
+    }
+    /// Every finished hypothesis carries, for each of its tokens, the log-probability and the
+    /// cross-attention that stepping the model along its own tokens gives: the history its
+    /// children share is put together in order and from each one's own parents.
+    #[test]
+    fn each_hypothesis_keeps_the_choices_and_attention_of_its_own_steps() {
+        let device = Device::flex();
+        let (code_vocab, width, max_tokens) = (10, 3, 5);
+        let model = model(code_vocab, &device);
+        let input = prompts(&[[5, 6, 7]], &device);
+        let start =
+            || Stepper::Burn { model: &model, state: model.start(model.encode(&input)), device: &device };
+        let search = BeamSearch { width, length_penalty: 1.0, max_tokens, prompt: 0 };
+        let (ranked, _) = block_on(search.run(start(), true, &Rules::free(), &mut ())).unwrap();
+        assert!(ranked.len() >= width, "the search ends with a full beam finished");
+        for hypothesis in &ranked {
+            assert_eq!(hypothesis.choices.len(), hypothesis.ids.len(), "{:?}", hypothesis.ids);
+            let mut replay = start();
+            let (mut last, mut per_token) = (BOS_ID, 0);
+            for (t, &token) in hypothesis.ids.iter().enumerate() {
+                let (log_probs, weights) = block_on(replay.step(&[last], true)).unwrap();
+                per_token = weights.len();
+                let kept = &hypothesis.attention[t * weights.len()..(t + 1) * weights.len()];
+                let case = format!("{:?}, token {t}", hypothesis.ids);
+                assert!((hypothesis.choices[t].log_prob - log_probs[token]).abs() < 1e-5, "{case}");
+                assert!(kept.iter().zip(&weights).all(|(a, b)| (a - b).abs() < 1e-6), "{case}: attention");
+                last = token;
+            }
+            assert_eq!(hypothesis.attention.len(), hypothesis.ids.len() * per_token);
         }
     }
 }
