@@ -312,6 +312,7 @@ mod tests {
             );
         }
     }
+
     /// Every finished hypothesis carries, for each of its tokens, the log-probability and the
     /// cross-attention that stepping the model along its own tokens gives: the history its
     /// children share is put together in order and from each one's own parents.
