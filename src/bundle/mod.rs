@@ -208,7 +208,9 @@ struct Opened<'a> {
 }
 
 /// Checks magic, version and checksum; returns the header, the weight bytes and the index.
-fn open(bytes: &[u8]) -> Result<Opened<'_>> {
+/// `verified`: the file's SHA-256 from an earlier check of these same bytes ([`Verified`]),
+/// which skips hashing them again.
+fn open(bytes: &[u8], verified: Option<[u8; 32]>) -> Result<Opened<'_>> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(bundle_error("not an nl2py model bundle (wrong magic bytes)"));
     }
@@ -222,12 +224,19 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>> {
         )));
     }
     let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-    let mut hasher = hashed(body);
-    if hasher.clone().finalize().as_slice() != checksum {
-        return Err(bundle_error("checksum mismatch: the file is corrupt or truncated (download it again)"));
-    }
-    hasher.update(checksum);
-    let file_sha256 = hasher.finalize().into();
+    let file_sha256 = match verified {
+        Some(file_sha256) => file_sha256,
+        None => {
+            let mut hasher = hashed(body);
+            if hasher.clone().finalize().as_slice() != checksum {
+                return Err(bundle_error(
+                    "checksum mismatch: the file is corrupt or truncated (download it again)",
+                ));
+            }
+            hasher.update(checksum);
+            hasher.finalize().into()
+        }
+    };
     let header_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
     let header_end = 16usize.checked_add(header_len).filter(|&end| end <= body.len());
     let header_end =
@@ -325,7 +334,36 @@ impl Opened<'_> {
 
 /// Reads a bundle's header and checks its integrity.
 pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
-    Ok(open(bytes)?.info())
+    Ok(open(bytes, None)?.info())
+}
+
+/// Bundle bytes that [`verify`] has checked as [`inspect`] does; only `verify` makes one.
+/// [`load_verified`] builds models from them without hashing the file again: the page checks a
+/// bundle when it gets it and then builds a model on each backend it tries.
+pub struct Verified {
+    bytes: Vec<u8>,
+    info: BundleInfo,
+}
+
+impl Verified {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn info(&self) -> &BundleInfo {
+        &self.info
+    }
+}
+
+/// Checks `bytes` as [`inspect`] does and keeps them with what it read.
+pub fn verify(bytes: Vec<u8>) -> Result<Verified> {
+    let info = inspect(&bytes)?;
+    Ok(Verified { bytes, info })
+}
+
+/// [`load`] for bytes already checked: the same model, the checksum not computed again.
+pub fn load_verified(bundle: &Verified, device: &Device) -> Result<Translator> {
+    build(open(&bundle.bytes, Some(bundle.info.file_sha256))?, device)
 }
 
 /// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
@@ -338,8 +376,13 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<Translator> {
 /// [`load`] and [`inspect`] at once: the checksum (a SHA-256 over the whole file) and the index
 /// are read once.
 pub fn load_inspected(bytes: &[u8], device: &Device) -> Result<(Translator, BundleInfo)> {
-    let opened = open(bytes)?;
+    let opened = open(bytes, None)?;
     let info = opened.info();
+    Ok((build(opened, device)?, info))
+}
+
+/// The translator of an opened bundle, on `device`.
+fn build(opened: Opened<'_>, device: &Device) -> Result<Translator> {
     let Opened { header, weights, reverse_weights, index, .. } = opened;
     let model = model_from(&header.config, weights, device)?;
     let reranker = match header.reverse {
@@ -359,7 +402,7 @@ pub fn load_inspected(bytes: &[u8], device: &Device) -> Result<(Translator, Bund
         device.clone(),
     )?;
     translator.reranker = reranker;
-    Ok((translator, info))
+    Ok(translator)
 }
 
 #[cfg(test)]
@@ -419,7 +462,7 @@ mod tests {
     /// Asserts that `open` refuses `bytes` with a message containing `expected`.
     #[track_caller]
     fn assert_refused(bytes: &[u8], expected: &str) {
-        let opened = open(bytes).map(|_| ()).map_err(|e| e.to_string());
+        let opened = open(bytes, None).map(|_| ()).map_err(|e| e.to_string());
         assert!(opened.as_ref().is_err_and(|m| m.contains(expected)), "{opened:?}, not {expected:?}");
     }
 
@@ -445,7 +488,7 @@ mod tests {
             assert_refused(&bytes, expected);
             bytes[at] ^= bit;
         }
-        assert!(open(&bytes).is_ok());
+        assert!(open(&bytes, None).is_ok());
     }
 
     #[test]
@@ -453,7 +496,7 @@ mod tests {
         let t = translator(8, Some(6));
         let bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
         let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        let opened = open(&bytes).unwrap();
+        let opened = open(&bytes, None).unwrap();
         let weights_len = opened.header.weights_len.unwrap();
         // Magic, version and header length; header; weights; index; checksum.
         assert_eq!(opened.weights, &bytes[16 + header_len..][..weights_len]);
@@ -499,7 +542,7 @@ mod tests {
     fn a_reverse_model_sits_between_the_weights_and_the_index() {
         let t = with_reranker(translator(8, Some(6)));
         let bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
-        let opened = open(&bytes).unwrap();
+        let opened = open(&bytes, None).unwrap();
         let reverse = opened.header.reverse.clone().unwrap();
         assert_eq!((reverse.weight, reverse.weights_len), (0.5, opened.reverse_weights.len()));
         let index = t.index.as_ref().unwrap().to_bytes();
@@ -533,14 +576,14 @@ mod tests {
     fn a_version_1_bundle_is_all_weights_after_its_header() {
         let t = translator(8, None);
         let bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
-        let current = open(&bytes).unwrap();
+        let current = open(&bytes, None).unwrap();
         // Version 1 headers had neither `weights_len` nor `slots`.
         let mut header = serde_json::to_value(&current.header).unwrap();
         let fields = header.as_object_mut().unwrap();
         fields.remove("weights_len");
         fields.remove("slots");
         let old = seal(1, &header, current.weights, &[]);
-        let opened = open(&old).unwrap();
+        let opened = open(&old, None).unwrap();
         assert_eq!((opened.version, opened.weights, opened.header.slots), (1, current.weights, true));
         assert!(load(&old, &t.device).is_ok());
         for version in [0, FORMAT_VERSION + 1] {
@@ -555,6 +598,31 @@ mod tests {
         assert_eq!(tensor.dtype, DType::F32, "{}", tensor.name);
         let bytes = tensor.to_bytes().unwrap();
         bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+
+    /// A verified bundle gives the model, vocabularies and index its bytes give, and only bytes
+    /// that pass the checks verify.
+    #[test]
+    fn a_verified_bundle_loads_as_its_bytes_do() {
+        let t = translator(8, Some(6));
+        let mut bytes = export(&t, Precision::F32, BTreeMap::new()).unwrap();
+        let (loaded, info) = load_inspected(&bytes, &t.device).unwrap();
+        let verified = verify(bytes.clone()).unwrap();
+        assert_eq!((verified.info(), verified.bytes()), (&info, &bytes[..]));
+        let from_verified = load_verified(&verified, &t.device).unwrap();
+        let [expected, got] = [&loaded, &from_verified].map(|t| t.model.collect(None, None, false));
+        assert_eq!(expected.len(), got.len());
+        for (a, b) in expected.iter().zip(&got) {
+            assert_eq!((&a.name, floats(a)), (&b.name, floats(b)));
+        }
+        assert_eq!(
+            (&from_verified.prompt_vocab, &from_verified.code_vocab, &from_verified.index),
+            (&loaded.prompt_vocab, &loaded.code_vocab, &loaded.index)
+        );
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let refused = verify(bytes).map(|_| ()).map_err(|e| e.to_string());
+        assert!(refused.as_ref().is_err_and(|e| e.contains("checksum mismatch")), "{refused:?}");
     }
 
     #[test]

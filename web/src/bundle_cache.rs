@@ -11,6 +11,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
 
+use nl2py::bundle::Verified;
+
 use crate::model_source::ModelSource;
 
 /// Cache Storage bucket; bump the suffix when the bundle format changes.
@@ -40,7 +42,7 @@ impl Origin {
 
 /// A bundle and what the page should tell the user about it.
 pub struct Fetched {
-    pub bytes: Vec<u8>,
+    pub bundle: Verified,
     pub origin: Origin,
     /// Why the bundle could not be kept for the next visit (private mode, quota), if it could not.
     pub not_stored: Option<String>,
@@ -106,14 +108,15 @@ pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize))
     if let Ok(cache) = &cache
         && let Some(bytes) = cached(cache, url).await
     {
-        match nl2py::bundle::inspect(&bytes) {
+        match nl2py::bundle::verify(bytes) {
             Err(_) => {
                 let _ = JsFuture::from(cache.delete_with_str(url)).await;
             }
             // The check reads the file's SHA-256 on its way: one pass over the bytes, not two.
-            Ok(info) if expected.is_none_or(|sum| info.file_sha256 == sum) => {
-                progress(bytes.len(), bytes.len());
-                return Ok(Fetched { bytes, origin: Origin::Cache, not_stored: None });
+            Ok(bundle) if expected.is_none_or(|sum| bundle.info().file_sha256 == sum) => {
+                let size = bundle.bytes().len();
+                progress(size, size);
+                return Ok(Fetched { bundle, origin: Origin::Cache, not_stored: None });
             }
             // Out of date (or not what a link pins): kept until a download replaces it.
             Ok(_) => outdated = source.pin.is_none(),
@@ -130,9 +133,10 @@ pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize))
             ));
         }
     }
-    nl2py::bundle::inspect(&bytes).map_err(|e| format!("the model file at {url} is unusable: {e}"))?;
+    let bundle =
+        nl2py::bundle::verify(bytes).map_err(|e| format!("the model file at {url} is unusable: {e}"))?;
     let not_stored = match &cache {
-        Ok(cache) => store(cache, url, &bytes).await.err(),
+        Ok(cache) => store(cache, url, bundle.bytes()).await.err(),
         Err(e) => Some(e.clone()),
     }
     .map(|why| {
@@ -141,7 +145,7 @@ pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize))
         )
     });
     let origin = if outdated { Origin::Updated } else { Origin::Network };
-    Ok(Fetched { bytes, origin, not_stored })
+    Ok(Fetched { bundle, origin, not_stored })
 }
 
 /// Keeps checked bytes for the next visit.

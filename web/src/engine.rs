@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use burn::tensor::Device;
-use nl2py::bundle::{self, BundleInfo};
+use nl2py::bundle::{self, BundleInfo, Verified};
 use nl2py::decode::{GenerateOptions, Generation, Search, Translator, Watch};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -167,6 +167,13 @@ impl Engine {
         let device = device(backend).await?;
         let (translator, info) = bundle::load_inspected(bytes, &device).map_err(|e| e.to_string())?;
         Ok(Engine { translator, backend, info })
+    }
+
+    /// [`Engine::load`] from a bundle checked when it was fetched: not hashed again.
+    pub async fn load_verified(bundle: &Verified, backend: Backend) -> Result<Engine, String> {
+        let device = device(backend).await?;
+        let translator = bundle::load_verified(bundle, &device).map_err(|e| e.to_string())?;
+        Ok(Engine { translator, backend, info: bundle.info().clone() })
     }
 
     pub async fn generate(

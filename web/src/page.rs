@@ -8,6 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use nl2py::bundle::Verified;
 use nl2py::decode::{GenerateOptions, Generation, RetrievedExample, Search, TokenChoice, Watch};
 use nl2py::metrics::is_valid_python;
 use nl2py::text::prompt;
@@ -306,7 +307,7 @@ struct App {
     ui: Ui,
     /// The model the address asks for, or why the page refuses it.
     source: Result<ModelSource, String>,
-    bundle: RefCell<Option<Rc<Vec<u8>>>>,
+    bundle: RefCell<Option<Rc<Verified>>>,
     bundle_origin: Cell<Option<Origin>>,
     engine: RefCell<Option<Rc<Engine>>>,
     last: RefCell<Option<Generation>>,
@@ -408,8 +409,8 @@ impl App {
         self.set_busy(true);
         self.engine.replace(None);
         let started = engine::now_ms();
-        let bytes = match self.bundle_bytes().await {
-            Ok(bytes) => bytes,
+        let bundle = match self.bundle().await {
+            Ok(bundle) => bundle,
             Err(message) => {
                 self.ui.status.set_text_content(Some("No model loaded."));
                 self.ui.notice(&message, true);
@@ -418,12 +419,12 @@ impl App {
             }
         };
         self.ui.status.set_text_content(Some(&format!("Starting the model on {}…", backend.label())));
-        let mut loaded = Engine::load(&bytes, backend).await;
+        let mut loaded = Engine::load_verified(&bundle, backend).await;
         if let (Err(message), Backend::WebGpu) = (&loaded, backend) {
             self.ui.notice(&format!("{message}; running on the CPU instead."), false);
             self.ui.backend.set_value(Backend::Cpu.key());
             self.backend_reason.replace(format!("WebGPU failed to start ({message})"));
-            loaded = Engine::load(&bytes, Backend::Cpu).await;
+            loaded = Engine::load_verified(&bundle, Backend::Cpu).await;
         }
         match loaded {
             Ok(engine) => {
@@ -439,7 +440,7 @@ impl App {
                     "Ready on {} ({}): {name}, {:.1} MB, {origin}, loaded in {:.0} ms.",
                     engine.backend.label(),
                     self.backend_reason.borrow(),
-                    bytes.len() as f64 / 1e6,
+                    bundle.bytes().len() as f64 / 1e6,
                     load_ms
                 )));
                 Ui::fill_choices(
@@ -461,10 +462,10 @@ impl App {
     }
 
     /// The bundle, fetched on first use.
-    async fn bundle_bytes(&self) -> Result<Rc<Vec<u8>>, String> {
+    async fn bundle(&self) -> Result<Rc<Verified>, String> {
         let fetched = self.bundle.borrow().clone();
         match fetched {
-            Some(bytes) => Ok(bytes),
+            Some(bundle) => Ok(bundle),
             None => self.fetch_bundle().await,
         }
     }
@@ -477,11 +478,11 @@ impl App {
         if backend != Backend::WebGpu {
             return (backend, reason);
         }
-        let Ok(bytes) = self.bundle_bytes().await else { return (backend, reason) };
+        let Ok(bundle) = self.bundle().await else { return (backend, reason) };
         self.ui.status.set_text_content(Some(&format!("Timing {reason} against the CPU…")));
         let mut trials = Vec::new();
         for backend in [Backend::Cpu, Backend::WebGpu] {
-            let trial = match Engine::load(&bytes, backend).await {
+            let trial = match Engine::load_verified(&bundle, backend).await {
                 Ok(engine) => engine.trial().await,
                 Err(message) => Err(message),
             };
@@ -498,7 +499,7 @@ impl App {
     }
 
     /// Gets the bundle the address asks for (cache or network), showing progress.
-    async fn fetch_bundle(&self) -> Result<Rc<Vec<u8>>, String> {
+    async fn fetch_bundle(&self) -> Result<Rc<Verified>, String> {
         let source = self.source.as_ref().map_err(Clone::clone)?;
         self.ui.status.set_text_content(Some(&format!("Getting the model: {}…", source.name)));
         let progress = self.ui.progress.clone();
@@ -519,9 +520,9 @@ impl App {
             self.ui.notice(message, false);
         }
         self.bundle_origin.set(Some(fetched.origin));
-        let bytes = Rc::new(fetched.bytes);
-        self.bundle.replace(Some(bytes.clone()));
-        Ok(bytes)
+        let bundle = Rc::new(fetched.bundle);
+        self.bundle.replace(Some(bundle.clone()));
+        Ok(bundle)
     }
 
     async fn generate(self: &Rc<Self>) {
