@@ -172,9 +172,9 @@ pub struct BundleInfo {
     pub reverse: Option<ReverseHeader>,
     /// The checksum the bundle ends with: the SHA-256 of the bytes before it.
     pub sha256: String,
-    /// The SHA-256 of the whole file, checksum included (what `sha256sum` prints, and what a
-    /// model manifest or a link's `&sha256=` names).
-    pub file_sha256: [u8; 32],
+    /// The SHA-256 of the whole file, checksum included, in hex: what `sha256sum` prints, and
+    /// what a model manifest or a link's `&sha256=` names.
+    pub file_sha256: String,
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -204,13 +204,13 @@ struct Opened<'a> {
     reverse_weights: &'a [u8],
     index: Option<Index>,
     sha256: String,
-    file_sha256: [u8; 32],
+    file_sha256: String,
 }
 
 /// Checks magic, version and checksum; returns the header, the weight bytes and the index.
 /// `verified`: the file's SHA-256 from an earlier check of these same bytes ([`Verified`]),
 /// which skips hashing them again.
-fn open(bytes: &[u8], verified: Option<[u8; 32]>) -> Result<Opened<'_>> {
+fn open<'a>(bytes: &'a [u8], verified: Option<&str>) -> Result<Opened<'a>> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(bundle_error("not an nl2py model bundle (wrong magic bytes)"));
     }
@@ -225,7 +225,7 @@ fn open(bytes: &[u8], verified: Option<[u8; 32]>) -> Result<Opened<'_>> {
     }
     let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
     let file_sha256 = match verified {
-        Some(file_sha256) => file_sha256,
+        Some(file_sha256) => file_sha256.to_string(),
         None => {
             let mut hasher = hashed(body);
             if hasher.clone().finalize().as_slice() != checksum {
@@ -234,7 +234,7 @@ fn open(bytes: &[u8], verified: Option<[u8; 32]>) -> Result<Opened<'_>> {
                 ));
             }
             hasher.update(checksum);
-            hasher.finalize().into()
+            hex::encode(hasher.finalize())
         }
     };
     let header_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
@@ -326,7 +326,7 @@ impl Opened<'_> {
             config: header.config.clone(),
             weights_bytes: self.weights.len(),
             sha256: self.sha256.clone(),
-            file_sha256: self.file_sha256,
+            file_sha256: self.file_sha256.clone(),
             metadata: header.metadata.clone(),
         }
     }
@@ -363,7 +363,7 @@ pub fn verify(bytes: Vec<u8>) -> Result<Verified> {
 
 /// [`load`] for bytes already checked: the same model, the checksum not computed again.
 pub fn load_verified(bundle: &Verified, device: &Device) -> Result<Translator> {
-    build(open(&bundle.bytes, Some(bundle.info.file_sha256))?, device)
+    build(open(&bundle.bytes, Some(&bundle.info.file_sha256))?, device)
 }
 
 /// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(checksum, Sha256::digest(body).as_slice());
         let info = inspect(&bytes).unwrap();
         assert_eq!(info.sha256, hex::encode(checksum));
-        assert_eq!(info.file_sha256, Sha256::digest(&bytes).as_slice());
+        assert_eq!(info.file_sha256, hex::encode(Sha256::digest(&bytes)));
         for at in 0..bytes.len() {
             let bit = 1 << (at % 8);
             bytes[at] ^= bit;

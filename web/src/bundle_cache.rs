@@ -113,7 +113,7 @@ pub async fn bundle_bytes(source: &ModelSource, progress: &dyn Fn(usize, usize))
                 let _ = JsFuture::from(cache.delete_with_str(url)).await;
             }
             // The check reads the file's SHA-256 on its way: one pass over the bytes, not two.
-            Ok(bundle) if expected.is_none_or(|sum| bundle.info().file_sha256 == sum) => {
+            Ok(bundle) if expected.is_none_or(|sum| bundle.info().file_sha256 == hex::encode(sum)) => {
                 let size = bundle.bytes().len();
                 progress(size, size);
                 return Ok(Fetched { bundle, origin: Origin::Cache, not_stored: None });
