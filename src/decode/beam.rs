@@ -32,15 +32,13 @@ struct Live {
 struct History {
     /// Per entry: the entry before it (`None`: the first token) and the step's choice.
     entries: Vec<(Option<usize>, Choice)>,
-    /// `[entries, per_entry]`: each entry's attention weights.
+    /// `[entries, per_entry]`: each entry's attention weights (none when not kept).
     attention: Vec<f32>,
-    per_entry: usize,
 }
 
 impl History {
     /// A token taken after `parent`: its entry.
     fn push(&mut self, parent: Option<usize>, choice: Choice, attention: &[f32]) -> usize {
-        self.per_entry = attention.len();
         self.entries.push((parent, choice));
         self.attention.extend_from_slice(attention);
         self.entries.len() - 1
@@ -55,7 +53,7 @@ impl History {
             at = self.entries[entry].0;
         }
         chain.reverse();
-        let per_entry = self.per_entry;
+        let per_entry = self.attention.len() / self.entries.len().max(1);
         Hypothesis {
             ids: live.ids,
             score,
