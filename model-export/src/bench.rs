@@ -33,8 +33,9 @@ pub struct Args {
     /// The model generation is timed on.
     #[arg(long, default_value = "model/default.nl2py")]
     model: PathBuf,
-    /// Most tokens a generation may produce (the page benchmark's limit).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096).map(usize::from))]
+    /// Most tokens a generation may produce [default: the page's and the CLI's own limit, as the
+    /// page benchmark runs].
+    #[arg(long, default_value_t = GenerateOptions::default().max_tokens, value_parser = clap::value_parser!(u16).range(1..=4096).map(usize::from))]
     tokens: usize,
     /// Vocabulary size of the training benchmark's model.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(5..=1_000_000).map(|v| v as usize))]
@@ -81,6 +82,10 @@ struct StepSpeed {
     rows: usize,
     microseconds: f64,
 }
+
+/// Decoder steps whose median [`time_steps`] reports: the same number whatever `--tokens` says,
+/// so that figures stay comparable across runs (the cache it attends over grows each step).
+const STEPS_TIMED: usize = 64;
 
 /// Median time of one decoder step over `steps` steps from `<bos>` on a 12-token prompt, each
 /// read back to the CPU as a search reads it: on `decoder` when given, else Burn's own step.
@@ -215,7 +220,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut step_microseconds = Vec::new();
     for (name, decoder) in [("CPU decoder", cpu.cpu_decoder()), ("Burn step", None)] {
         for rows in [1, 4] {
-            let microseconds = time_steps(&cpu.model, decoder, rows, args.tokens)?;
+            let microseconds = time_steps(&cpu.model, decoder, rows, STEPS_TIMED)?;
             step_microseconds.push(StepSpeed { decoder: name, rows, microseconds });
         }
     }
