@@ -7,9 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-unknown-unknown >/dev/null
 mkdir -p target
-# The very build trunk runs for index.html's `data-bin="nl2py-web"` (same profile, `web` as its
-# `data-cargo-profile-release` names; same target and features).
-cargo build --profile web --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-web >target/demo-page-build.log 2>&1 &
+# The very builds trunk runs for index.html's `data-bin="nl2py-web"` and `data-bin="nl2py-webgpu"`
+# (same profile, `web` as their `data-cargo-profile-release` names; same target and features).
+{
+    cargo build --profile web --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-web &&
+        cargo build --profile web --target wasm32-unknown-unknown -p nl2py-web --bin nl2py-webgpu --features webgpu
+} >target/demo-page-build.log 2>&1 &
 page_build=$!
 # The page's build is the longer one, and its last crates build one after another: the tools
 # take the cores it leaves.

@@ -32,10 +32,12 @@ cargo test --release --features wgpu
 step "lints"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
-cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets -- -D warnings  # the page's build
+cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets --features webgpu -- -D warnings  # the worker's
 step "the page's engine in headless Chromium (CPU and WebGPU)"
-# WebGPU on SwiftShader compiles its shaders on the CPU: a test can take a minute.
-CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --release -p nl2py-web --target wasm32-unknown-unknown
+# WebGPU on SwiftShader compiles its shaders on the CPU: a test can take a minute. With `webgpu`,
+# the tests also build the model the WebGPU worker builds, in the page.
+CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --release -p nl2py-web --target wasm32-unknown-unknown --features webgpu
 step "the page, built and driven end to end"
 trunk build --release
 cargo test --release --features wgpu --test page -- --ignored  # the features of the first step: no rebuild

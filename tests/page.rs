@@ -5,7 +5,9 @@
 //! still generates, and reloads from its service worker; a shared link reproduces a sampled
 //! generation; a second visit whose server no longer has the bundle loads it from the browser's
 //! Cache Storage; a new build's bundle (another SHA-256 in the manifest) replaces the cached one;
-//! `?model=` loads only what this site serves or a `&sha256=` pins; WebGPU gives the CPU's tokens.
+//! `?model=` loads only what this site serves or a `&sha256=` pins; a visit that runs on the CPU
+//! does not fetch the WebGPU worker; WebGPU, in that worker, gives the CPU's tokens and stops
+//! when asked.
 //!
 //! Needs `dist/` and Chromium with ChromeDriver (`scripts/setup.sh --browser`), so it is ignored
 //! by a plain `cargo test`; `scripts/test.sh` builds the page and runs it with `--ignored`.
@@ -208,15 +210,21 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     let status = browser.wait_ready();
     assert!(status.contains("/demo/model/default.nl2py (this site)"), "{status}");
 
-    // Unasked, the page does not start on SwiftShader's WebGPU, and says why.
+    // Unasked, the page does not start on SwiftShader's WebGPU, and says why; nor does it fetch
+    // the WebGPU worker, whose wasm is more than the page's own.
     browser.open(&page);
     let status = browser.wait_ready();
     assert!(
         status.contains("CPU (wasm) (WebGPU's adapter (") && status.contains("draws on the CPU"),
         "{status}"
     );
+    let fetched = browser.script("return performance.getEntriesByType('resource').map(e => e.name);");
+    let fetched: Vec<&str> = fetched.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(fetched.iter().any(|f| f.contains("nl2py-web-")), "{fetched:?}");
+    assert!(!fetched.iter().any(|f| f.contains("nl2py-webgpu")), "{fetched:?}");
 
-    // WebGPU (SwiftShader here) gives the CPU's tokens.
+    // WebGPU (SwiftShader here, in the page's worker) gives the CPU's tokens, and stops when
+    // asked: the worker waits for the page's word before each next step.
     browser.open(&format!("{page}?backend=webgpu"));
     let status = browser.wait_ready();
     assert!(status.contains("WebGPU"), "WebGPU did not start: {status}; {}", browser.text("#notice"));
@@ -224,4 +232,13 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     let on_gpu = browser.generate("sort list `d` by value", &Value::Null);
     assert_eq!(on_gpu["backend"], "webgpu");
     assert_eq!(on_gpu["generation"]["ids"], report["generation"]["ids"]);
+    browser.type_into("#prompt", "write a python program to find the sum of natural numbers");
+    browser.click("#generate");
+    browser.click("#stop");
+    let stopped = browser.wait(300, "the stopped generation", |b| {
+        let report = b.script("return window.nl2py;");
+        (report != on_gpu).then_some(report)
+    });
+    assert_eq!(stopped["stopped"], true, "{stopped}");
+    assert!(stopped["tokens"].as_u64().unwrap() < 10, "{}", stopped["tokens"]);
 }

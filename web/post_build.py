@@ -2,14 +2,15 @@
 
 - model/manifest.json: each bundle's SHA-256 and size, so that the page replaces a cached model
   that changed (web/src/bundle_cache.rs).
-- sw.js: the service worker gets the list of the page's own files (everything but the models and
-  itself) and a version that changes with their contents (web/sw.js).
+- sw.js: the service worker gets the list of the page's own files (everything but the models, the
+  WebGPU worker's files and itself), the list of the WebGPU worker's files (kept once the page
+  first starts that worker), and a version that changes with their contents (web/sw.js).
 - index.html: the Content-Security-Policy's 'inline-scripts' placeholder becomes the SHA-256 of
   each inline script trunk wrote (its start-up script), so that no other inline script runs.
 - The page's wasm must hold 128-bit SIMD code (functions with v128 locals), or the build fails:
   without `-C target-feature=+simd128` (.cargo/config.toml) Flex's kernels run scalar.
-- The wasm cargo linked must be a reactor, or the build fails: linked as a command (web/src/main.rs
-  no longer running the static constructors itself), every call into it re-runs cubecl's
+- Each wasm cargo linked (the page's and the WebGPU worker's) must be a reactor, or the build fails: linked as a command (web/src/main.rs or
+  webgpu_main.rs no longer running the static constructors itself), every call into it re-runs cubecl's
   hundreds of constructors, seconds after each answer. wasm-ld names each wrapper it adds
   `<export>.command_export`; wasm-opt drops the names, so cargo's own output is read.
 """
@@ -47,6 +48,11 @@ def hash_inline_scripts() -> None:
     page.write_text(html.replace("'inline-scripts'", digests))
 
 
+# The WebGPU worker's files (index.html's `data-bin="nl2py-webgpu"`): trunk names a worker's files
+# after its binary, without a hash.
+WEBGPU_WORKER = "nl2py-webgpu"
+
+
 def write_service_worker() -> None:
     worker = site / "sw.js"
     files = sorted(
@@ -54,12 +60,20 @@ def write_service_worker() -> None:
         for p in site.rglob("*")
         if p.is_file() and p != worker and p.relative_to(site).parts[0] != "model"
     )
+    on_demand = [f for f in files if f.startswith(WEBGPU_WORKER)]
+    if not on_demand:
+        sys.exit(f"post_build: trunk wrote no {WEBGPU_WORKER}* files (index.html's WebGPU worker)")
     version = hashlib.sha256("".join(f + sha256(site / f) for f in files).encode()).hexdigest()[:16]
     source = worker.read_text()
-    for placeholder in ("/* FILES */", "/* VERSION */"):
+    lists = {
+        "/* FILES */": [f for f in files if f not in on_demand],
+        "/* ON_DEMAND */": on_demand,
+    }
+    for placeholder in (*lists, "/* VERSION */"):
         if placeholder not in source:
             sys.exit(f"post_build: sw.js lacks {placeholder}")
-    source = source.replace("/* FILES */", ", ".join(json.dumps("./" + f) for f in files))
+    for placeholder, listed in lists.items():
+        source = source.replace(placeholder, ", ".join(json.dumps("./" + f) for f in listed))
     worker.write_text(source.replace("/* VERSION */", version))
 
 
@@ -116,9 +130,10 @@ def cargo_profile() -> str:
 def check_reactor() -> None:
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path(os.environ["TRUNK_SOURCE_DIR"]) / "target"))
     profile = cargo_profile()
-    linked = target / "wasm32-unknown-unknown" / ("debug" if profile == "dev" else profile) / "nl2py-web.wasm"
-    if b".command_export" in linked.read_bytes():
-        sys.exit(f"post_build: {linked} is linked as a command: main must call __wasm_call_ctors first")
+    for binary in ("nl2py-web", WEBGPU_WORKER):
+        linked = target / "wasm32-unknown-unknown" / ("debug" if profile == "dev" else profile) / f"{binary}.wasm"
+        if b".command_export" in linked.read_bytes():
+            sys.exit(f"post_build: {linked} is linked as a command: main must call __wasm_call_ctors first")
 
 
 check_simd()

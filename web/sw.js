@@ -2,10 +2,13 @@
 // after the first visit. The model is not among them: the page keeps it in its own Cache Storage
 // bucket and checks it against model/manifest.json (web/src/bundle_cache.rs).
 //
-// web/post_build.py fills in FILES (every file trunk wrote, relative to this worker) and
-// VERSION (a hash of their contents): a new build changes this file, so the browser installs the
-// new worker, which caches the new files and deletes the old cache.
+// web/post_build.py fills in FILES (every file trunk wrote, relative to this worker, but those of
+// the WebGPU worker), ON_DEMAND (the WebGPU worker's, which only a page on a hardware adapter
+// fetches: kept when first fetched, not on install) and VERSION (a hash of all their contents): a
+// new build changes this file, so the browser installs the new worker, which caches the new
+// files and deletes the old cache.
 const FILES = [/* FILES */];
+const ON_DEMAND = [/* ON_DEMAND */];
 const VERSION = "/* VERSION */";
 const CACHE = `nl2py-page-${VERSION}`;
 
@@ -27,7 +30,7 @@ self.addEventListener("activate", (event) => {
 });
 
 const PAGE = new URL("./index.html", self.registration.scope).href;
-const KEPT = new Set(FILES.map((file) => new URL(file, self.registration.scope).href));
+const KEPT = new Set([...FILES, ...ON_DEMAND].map((file) => new URL(file, self.registration.scope).href));
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -41,8 +44,12 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   url.search = "";
   if (!KEPT.has(url.href)) return; // the model, its manifest, other sites: the browser's usual way
-  // Trunk's file names carry a hash of their contents, so a kept copy is never stale.
+  // A kept copy is never stale: trunk's file names carry a hash of their contents, and the
+  // WebGPU worker's files, which do not, belong to this worker's VERSION.
   event.respondWith(
-    caches.open(CACHE).then((cache) => cache.match(url.href)).then((kept) => kept || fetch(request)),
+    caches.open(CACHE).then((cache) => cache.match(url.href).then((kept) => kept || fetch(request).then((response) => {
+      if (response.ok) cache.put(url.href, response.clone());
+      return response;
+    }))),
   );
 });

@@ -1,18 +1,19 @@
 //! The model in the page: which Burn backend runs it, loading a bundle onto it, and generating
 //! with tokens reported as they come.
 
-use std::cell::RefCell;
-
 use burn::tensor::Device;
 use nl2py::bundle::{self, BundleInfo, Verified};
 use nl2py::decode::{GenerateOptions, Generation, Search, Translator, Watch};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::webgpu_worker::WebGpuWorker;
+
 /// Where the model computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Burn's wgpu runtime on the browser's WebGPU adapter.
+    /// Burn's wgpu runtime on the browser's WebGPU adapter, in a worker
+    /// ([`crate::webgpu_worker`]).
     WebGpu,
     /// Burn Flex: pure-Rust CPU kernels compiled to wasm.
     Cpu,
@@ -40,11 +41,6 @@ impl Backend {
             _ => None,
         }
     }
-}
-
-thread_local! {
-    /// Burn's wgpu runtime can be initialised once per page; later loads reuse its device.
-    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
 /// Whether the browser exposes WebGPU at all (`navigator.gpu`); an adapter may still be refused.
@@ -132,48 +128,52 @@ pub async fn default_backend() -> (Backend, String) {
     }
 }
 
-/// The device for a backend. WebGPU is initialised asynchronously on first use (a browser
-/// cannot block for an adapter), and fails with a message when no adapter is offered.
-pub async fn device(backend: Backend) -> Result<Device, String> {
-    match backend {
-        Backend::Cpu => Ok(Device::flex()),
-        Backend::WebGpu => {
-            if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
-                return Ok(device);
-            }
-            if !webgpu_offered() {
-                return Err("this browser does not offer WebGPU".into());
-            }
-            let device = Device::wgpu_options()
-                .init_async()
-                .await
-                .map_err(|e| format!("WebGPU could not start: {e}"))?;
-            WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
-            Ok(device)
-        }
+/// Burn's wgpu runtime on the browser's WebGPU (in the worker), initialised asynchronously on
+/// first use (a browser cannot block for an adapter); later calls reuse its device.
+#[cfg(feature = "webgpu")]
+pub async fn webgpu_device() -> Result<Device, String> {
+    thread_local! {
+        static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
     }
+    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+        return Ok(device);
+    }
+    let device =
+        Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU could not start: {e}"))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
 }
 
 /// A loaded model on one backend.
 pub struct Engine {
+    /// The model on the CPU. It tokenizes prompts and names tokens for the page, and generates
+    /// when the backend is the CPU.
     pub translator: Translator,
     pub backend: Backend,
     pub info: BundleInfo,
+    /// Generates when the backend is WebGPU.
+    webgpu: Option<WebGpuWorker>,
 }
 
 impl Engine {
     /// Checks the bundle (format version, checksum) and builds its model on `backend`.
     pub async fn load(bytes: &[u8], backend: Backend) -> Result<Engine, String> {
-        let device = device(backend).await?;
-        let (translator, info) = bundle::load_inspected(bytes, &device).map_err(|e| e.to_string())?;
-        Ok(Engine { translator, backend, info })
+        let bundle = bundle::verify(bytes.to_vec()).map_err(|e| e.to_string())?;
+        Self::load_verified(&bundle, backend).await
     }
 
-    /// [`Engine::load`] from a bundle checked when it was fetched: not hashed again.
+    /// [`Engine::load`] from a bundle checked when it was fetched: not hashed again here (the
+    /// WebGPU worker checks its copy).
     pub async fn load_verified(bundle: &Verified, backend: Backend) -> Result<Engine, String> {
-        let device = device(backend).await?;
-        let translator = bundle::load_verified(bundle, &device).map_err(|e| e.to_string())?;
-        Ok(Engine { translator, backend, info: bundle.info().clone() })
+        if backend == Backend::WebGpu && !webgpu_offered() {
+            return Err("this browser does not offer WebGPU".into());
+        }
+        let translator = bundle::load_verified(bundle, &Device::flex()).map_err(|e| e.to_string())?;
+        let webgpu = match backend {
+            Backend::WebGpu => Some(WebGpuWorker::start(bundle.bytes()).await?),
+            Backend::Cpu => None,
+        };
+        Ok(Engine { translator, backend, info: bundle.info().clone(), webgpu })
     }
 
     pub async fn generate(
@@ -182,7 +182,10 @@ impl Engine {
         options: &GenerateOptions,
         watch: &mut impl Watch,
     ) -> Result<Generation, String> {
-        self.translator.generate_watched(prompt, options, watch).await.map_err(|e| e.to_string())
+        match &self.webgpu {
+            Some(worker) => worker.generate(prompt, options, watch).await,
+            None => self.translator.generate_watched(prompt, options, watch).await.map_err(|e| e.to_string()),
+        }
     }
 }
 

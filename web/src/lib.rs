@@ -1,6 +1,6 @@
-//! nl2py's web page, compiled to wasm32: the model runs in the tab on WebGPU or on the CPU,
-//! generates Python from the prompt box, and draws its attention. Built by trunk from
-//! `index.html`; no JavaScript of our own.
+//! nl2py's web page, compiled to wasm32: the model runs in the tab on the CPU or, in a worker,
+//! on WebGPU; the page generates Python from the prompt box and draws its attention. Built by
+//! trunk from `index.html`; no JavaScript of our own.
 
 pub mod attention_view;
 pub mod bundle_cache;
@@ -9,6 +9,7 @@ pub mod highlight;
 pub mod model_source;
 pub mod page;
 pub mod share;
+pub mod webgpu_worker;
 
 // The modules' unit tests use the browser's URL parser: they run in Chromium, as web/tests do.
 #[cfg(test)]

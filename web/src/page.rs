@@ -369,10 +369,13 @@ impl App {
                 lines.push(format!("backend: {} ({})", engine.backend.label(), self.backend_reason.borrow()));
                 lines.push(format!(
                     "decoder steps: {}",
-                    match engine.translator.cpu_decoder() {
-                        Some(decoder) if decoder.is_int8() => "the CPU decoder, 8-bit weights (simd128)",
-                        Some(_) => "the CPU decoder, float weights (simd128)",
-                        None => "Burn's model on the backend",
+                    match (engine.backend, engine.translator.cpu_decoder()) {
+                        (Backend::WebGpu, _) => "Burn's model on WebGPU, in a worker",
+                        (Backend::Cpu, Some(decoder)) if decoder.is_int8() => {
+                            "the CPU decoder, 8-bit weights (simd128)"
+                        }
+                        (Backend::Cpu, Some(_)) => "the CPU decoder, float weights (simd128)",
+                        (Backend::Cpu, None) => "Burn's model on the CPU",
                     }
                 ));
                 lines.push(format!(
