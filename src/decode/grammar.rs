@@ -122,6 +122,7 @@ fn kind_of(token: &str) -> Kind {
 }
 
 /// What each vocabulary id is to the grammar, built once per vocabulary.
+#[derive(Debug)]
 pub(crate) struct TokenClasses {
     kinds: Vec<Kind>,
     /// Per id, whether the token is one character and so may be part of a string body (specials,

@@ -56,6 +56,9 @@ pub struct Index {
     pub max_example_len: usize,
     words: Vec<String>,
     entries: Vec<Entry>,
+    /// Per entry: how many searchable words its prompt has. Dense, because a search reads one
+    /// per posting, and reading it from the entries missed the cache each time.
+    entry_lens: Vec<f32>,
     /// Per word id: (entry, term frequency).
     postings: Vec<Vec<(u32, u16)>>,
     word_ids: HashMap<String, u32>,
@@ -86,6 +89,7 @@ impl Index {
             max_example_len,
             words: Vec::new(),
             entries: Vec::new(),
+            entry_lens: Vec::new(),
             postings: Vec::new(),
             word_ids: HashMap::new(),
             average_len: 0.0,
@@ -142,6 +146,7 @@ impl Index {
         }
         let n = self.entries.len() as f32;
         self.average_len = (self.average_len * n + entry.words.len() as f32) / (n + 1.0);
+        self.entry_lens.push(entry.words.len() as f32);
         self.entries.push(entry);
         at
     }
@@ -166,7 +171,7 @@ impl Index {
             let df = postings.len() as f32;
             let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
             for &(entry, tf) in postings {
-                let len = self.entries[entry as usize].words.len() as f32;
+                let len = self.entry_lens[entry as usize];
                 let tf = tf as f32;
                 let norm = K1 * (1.0 - B + B * len / self.average_len.max(1e-6));
                 let score = &mut scores[entry as usize];
