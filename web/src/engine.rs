@@ -151,6 +151,8 @@ pub struct Engine {
     pub translator: Translator,
     pub backend: Backend,
     pub info: BundleInfo,
+    /// Milliseconds it took to build the model (and start the WebGPU worker with its own).
+    pub load_ms: f64,
     /// Generates when the backend is WebGPU.
     webgpu: Option<WebGpuWorker>,
 }
@@ -168,12 +170,14 @@ impl Engine {
         if backend == Backend::WebGpu && !webgpu_offered() {
             return Err("this browser does not offer WebGPU".into());
         }
+        let started = now_ms();
         let translator = bundle::load_verified(bundle, &Device::flex()).map_err(|e| e.to_string())?;
         let webgpu = match backend {
             Backend::WebGpu => Some(WebGpuWorker::start(bundle.bytes()).await?),
             Backend::Cpu => None,
         };
-        Ok(Engine { translator, backend, info: bundle.info().clone(), webgpu })
+        let load_ms = now_ms() - started;
+        Ok(Engine { translator, backend, info: bundle.info().clone(), load_ms, webgpu })
     }
 
     pub async fn generate(

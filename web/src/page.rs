@@ -310,6 +310,9 @@ struct App {
     bundle: RefCell<Option<Rc<Verified>>>,
     bundle_origin: Cell<Option<Origin>>,
     engine: RefCell<Option<Rc<Engine>>>,
+    /// The faster engine of the backend trial, which the first load takes instead of building
+    /// the model (and starting the WebGPU worker) again.
+    tried: RefCell<Option<Engine>>,
     last: RefCell<Option<Generation>>,
     load_ms: Cell<f64>,
     /// Why the model runs on its backend (the status line says it).
@@ -422,7 +425,13 @@ impl App {
             }
         };
         self.ui.status.set_text_content(Some(&format!("Starting the model on {}…", backend.label())));
-        let mut loaded = Engine::load_verified(&bundle, backend).await;
+        let tried = self.tried.take().filter(|engine| engine.backend == backend);
+        // The trial's engine was built earlier: its build time counts as this load's.
+        let built_before = tried.as_ref().map_or(0.0, |engine| engine.load_ms);
+        let mut loaded = match tried {
+            Some(engine) => Ok(engine),
+            None => Engine::load_verified(&bundle, backend).await,
+        };
         if let (Err(message), Backend::WebGpu) = (&loaded, backend) {
             self.ui.notice(&format!("{message}; running on the CPU instead."), false);
             self.ui.backend.set_value(Backend::Cpu.key());
@@ -431,7 +440,7 @@ impl App {
         }
         match loaded {
             Ok(engine) => {
-                let load_ms = engine::now_ms() - started;
+                let load_ms = engine::now_ms() - started + built_before;
                 self.load_ms.set(load_ms);
                 let origin = match self.bundle_origin.get() {
                     Some(Origin::Cache) => "from this browser's cache",
@@ -483,14 +492,17 @@ impl App {
         }
         let Ok(bundle) = self.bundle().await else { return (backend, reason) };
         self.ui.status.set_text_content(Some(&format!("Timing {reason} against the CPU…")));
-        let mut trials = Vec::new();
+        let (mut trials, mut engines) = (Vec::new(), Vec::new());
         for backend in [Backend::Cpu, Backend::WebGpu] {
             let trial = match Engine::load_verified(&bundle, backend).await {
-                Ok(engine) => engine.trial().await,
+                Ok(engine) => engine.trial().await.map(|trial| (trial, engine)),
                 Err(message) => Err(message),
             };
             match trial {
-                Ok(trial) => trials.push(trial),
+                Ok((trial, engine)) => {
+                    trials.push(trial);
+                    engines.push(engine);
+                }
                 Err(message) => {
                     return (Backend::Cpu, format!("{} failed its trial ({message})", backend.label()));
                 }
@@ -498,6 +510,7 @@ impl App {
         }
         let (backend, reason) = engine::faster(&trials[0], &trials[1]);
         remember_measurement(backend, &reason);
+        self.tried.replace(engines.into_iter().find(|engine| engine.backend == backend));
         (backend, reason)
     }
 
@@ -837,6 +850,7 @@ pub async fn start() {
         bundle: RefCell::new(None),
         bundle_origin: Cell::new(None),
         engine: RefCell::new(None),
+        tried: RefCell::new(None),
         last: RefCell::new(None),
         load_ms: Cell::new(0.0),
         backend_reason: RefCell::new(String::new()),
