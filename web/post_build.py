@@ -9,9 +9,10 @@
   each inline script trunk wrote (its start-up script), so that no other inline script runs.
 - The page's wasm must hold 128-bit SIMD code (functions with v128 locals), or the build fails:
   without `-C target-feature=+simd128` (.cargo/config.toml) Flex's kernels run scalar.
-- Each wasm cargo linked (the page's and the WebGPU worker's) must be a reactor, or the build fails: linked as a command (web/src/main.rs or
-  webgpu_main.rs no longer running the static constructors itself), every call into it re-runs cubecl's
-  hundreds of constructors, seconds after each answer. wasm-ld names each wrapper it adds
+- Each wasm cargo linked (the page's and the WebGPU worker's) must be a reactor, or the build
+  fails: linked as a command (`nl2py_web::run_main` no longer running the static constructors
+  itself), every call into it re-runs cubecl's hundreds of constructors, seconds after each
+  answer. wasm-ld names each wrapper it adds
   `<export>.command_export`; wasm-opt drops the names, so cargo's own output is read.
 """
 
