@@ -1,8 +1,10 @@
 //! `nl2py bench`: speed on this machine (a benchmark, never a test). Training: step time and
-//! target tokens/s of the default-size model on a fixed batch. Generation: the shipped model
-//! (or `--model`) on everyday prompts through the same search the CLI and the page run, greedy
-//! and the default beam, with the CPU decoder and with Burn's own step; tokens/s counts generated
-//! tokens over the whole time, as the page reports it.
+//! target tokens/s of the default-size model on a fixed batch, on `--device`. Generation: the
+//! shipped model (or `--model`) on everyday prompts through the same search the CLI and the page
+//! run, greedy and the default beam, with the CPU decoder and with Burn's own step on Flex, and,
+//! where `--device` names a GPU, with Burn's step there too (the code the page's WebGPU worker
+//! runs), with how many greedy answers equal the CPU's. Tokens/s counts generated tokens over the
+//! whole time, as the page reports it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,6 +44,10 @@ pub struct Args {
     vocab: usize,
     #[arg(long, default_value_t = 0.1)]
     label_smoothing: f32,
+    /// Backend of the training step, and of a third set of generation rows where it is not flex:
+    /// wgpu, vulkan or cuda where built with that feature.
+    #[arg(long, default_value = "flex")]
+    device: String,
     #[arg(long)]
     json: bool,
 }
@@ -49,6 +55,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report {
     threads: usize,
+    device: String,
     params: usize,
     train_step_ms: f64,
     /// The step split into loss forward, backward, and optimizer update.
@@ -63,11 +70,15 @@ struct Report {
     step_microseconds: Vec<StepSpeed>,
     /// Generation with the CPU decoder, then with Burn's step, each greedy and the default search.
     generation: Vec<GenerationSpeed>,
+    /// Where `--device` is a GPU: of the speed prompts, how many greedy answers there have the
+    /// ids of Burn's step on Flex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_greedy_equal: Option<usize>,
 }
 
 #[derive(Serialize)]
 struct GenerationSpeed {
-    decoder: &'static str,
+    decoder: String,
     search: &'static str,
     prompts: usize,
     tokens: usize,
@@ -78,7 +89,7 @@ struct GenerationSpeed {
 
 #[derive(Serialize)]
 struct StepSpeed {
-    decoder: &'static str,
+    decoder: String,
     rows: usize,
     microseconds: f64,
 }
@@ -88,14 +99,15 @@ struct StepSpeed {
 const STEPS_TIMED: usize = 64;
 
 /// Median time of one decoder step over `steps` steps from `<bos>` on a 12-token prompt, each
-/// read back to the CPU as a search reads it: on `decoder` when given, else Burn's own step.
+/// read back to the CPU as a search reads it: on `decoder` when given, else Burn's own step on
+/// the model's device.
 fn time_steps(
     model: &Seq2Seq,
     decoder: Option<&CpuDecoder>,
     rows: usize,
     steps: usize,
 ) -> anyhow::Result<f64> {
-    let device = Device::flex();
+    let device = model.devices()[0].clone();
     let ids: Vec<i64> = (0..rows * 12).map(|i| 4 + (i as i64 * 37) % 200).collect();
     let prompt = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, 12]), &device);
     let mut state = model.start(model.encode(&EncoderInput::new(prompt)));
@@ -131,14 +143,15 @@ impl Watch for FirstStep {
 }
 
 /// Generates for every speed prompt once to warm up, then times a second round.
+/// Returns the speed and each prompt's generated ids.
 fn time_generation(
     translator: &Translator,
-    decoder: &'static str,
+    decoder: &str,
     search: (&'static str, Search),
     max_tokens: usize,
-) -> anyhow::Result<GenerationSpeed> {
+) -> anyhow::Result<(GenerationSpeed, Vec<Vec<usize>>)> {
     let options = GenerateOptions { search: search.1, max_tokens, ..GenerateOptions::default() };
-    let (mut tokens, mut seconds, mut first) = (0, 0.0, Vec::new());
+    let (mut tokens, mut seconds, mut first, mut answers) = (0, 0.0, Vec::new(), Vec::new());
     for round in 0..2 {
         for prompt in SPEED_PROMPTS {
             let mut watch = FirstStep { start: Instant::now(), at: None };
@@ -147,17 +160,19 @@ fn time_generation(
                 seconds += watch.start.elapsed().as_secs_f64();
                 tokens += generation.ids.len();
                 first.push(watch.at.unwrap_or(f64::NAN));
+                answers.push(generation.ids);
             }
         }
     }
-    Ok(GenerationSpeed {
-        decoder,
+    let speed = GenerationSpeed {
+        decoder: decoder.to_string(),
         search: search.0,
         prompts: SPEED_PROMPTS.len(),
         tokens,
         first_token_ms: median(first),
         tokens_per_s: tokens as f64 / seconds,
-    })
+    };
+    Ok((speed, answers))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -166,7 +181,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let device = Device::flex();
+    let device = crate::devices::parse(&args.device)?.remove(0);
+    let on_gpu = args.device != "flex";
     device.seed(0);
     let config = Seq2SeqConfig::new(args.vocab, args.vocab);
     let ad = device.clone().autodiff();
@@ -183,7 +199,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .collect();
     let batch = Batch::new(examples, &ad);
     let mut optimizer = AdamWConfig::new().init();
-    // Flex runs eagerly, so the clock between phases times each phase.
+    // Each phase ends with the device's queue drained (Flex runs eagerly; a GPU does not).
     let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.steps + 1 {
         let start = Instant::now();
@@ -191,8 +207,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let _ = loss.clone().into_scalar::<f32>();
         let forwarded = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        ad.sync()?;
         let backwarded = Instant::now();
         model = optimizer.step(1e-4, model, grads);
+        ad.sync()?;
         forward.push((forwarded - start).as_secs_f64() * 1e3);
         backward.push((backwarded - forwarded).as_secs_f64() * 1e3);
         update.push(backwarded.elapsed().as_secs_f64() * 1e3);
@@ -210,30 +228,43 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let start = Instant::now();
         let memory = model.encode(&batch.input);
         let _ = memory.states.sum().backward();
+        ad.sync()?;
         encoder_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
     encoder_ms.remove(0);
 
     let bytes = std::fs::read(&args.model).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
-    let cpu = bundle::load(&bytes, &device)?;
+    let cpu = bundle::load(&bytes, &Device::flex())?;
     let burn = cpu.clone().without_cpu_decoder();
+    let gpu = on_gpu.then(|| bundle::load(&bytes, &device)).transpose()?.map(Translator::without_cpu_decoder);
+    let gpu_name = format!("Burn on {}", args.device);
+    let mut engines = vec![("CPU decoder".to_string(), &cpu), ("Burn step".to_string(), &burn)];
+    engines.extend(gpu.as_ref().map(|gpu| (gpu_name.clone(), gpu)));
     let mut step_microseconds = Vec::new();
-    for (name, decoder) in [("CPU decoder", cpu.cpu_decoder()), ("Burn step", None)] {
+    for (name, translator) in &engines {
         for rows in [1, 4] {
-            let microseconds = time_steps(&cpu.model, decoder, rows, STEPS_TIMED)?;
-            step_microseconds.push(StepSpeed { decoder: name, rows, microseconds });
+            let microseconds = time_steps(&translator.model, translator.cpu_decoder(), rows, STEPS_TIMED)?;
+            step_microseconds.push(StepSpeed { decoder: name.clone(), rows, microseconds });
         }
     }
     let searches = [("greedy", Search::Greedy), ("default (beam 4)", Search::DEFAULT)];
-    let mut generation = Vec::new();
-    for (name, translator) in [("CPU decoder", &cpu), ("Burn step", &burn)] {
+    let (mut generation, mut greedy_answers) = (Vec::new(), Vec::new());
+    for (name, translator) in &engines {
         for search in searches {
-            generation.push(time_generation(translator, name, search, args.tokens)?);
+            let (speed, answers) = time_generation(translator, name, search, args.tokens)?;
+            if search.1 == Search::Greedy {
+                greedy_answers.push(answers);
+            }
+            generation.push(speed);
         }
     }
+    // Burn's step on Flex (the reference) against the same code on the GPU.
+    let device_greedy_equal =
+        on_gpu.then(|| greedy_answers[1].iter().zip(&greedy_answers[2]).filter(|(a, b)| a == b).count());
 
     let report = Report {
         threads: available_threads(),
+        device: args.device.clone(),
         params,
         train_step_ms,
         forward_ms,
@@ -244,13 +275,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         cpu_decoder_int8: cpu.cpu_decoder().is_some_and(|d| d.is_int8()),
         step_microseconds,
         generation,
+        device_greedy_equal,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("default model: {} parameters, {} threads", report.params, report.threads);
         println!(
-            "training: {:.0} ms a step on {}×{} tokens (forward {:.0}, backward {:.0}, AdamW {:.0}), {:.0} target tokens/s; encoder fwd+bwd {:.0} ms",
+            "training on {}: {:.0} ms a step on {}×{} tokens (forward {:.0}, backward {:.0}, AdamW {:.0}), {:.0} target tokens/s; encoder fwd+bwd {:.0} ms",
+            report.device,
             report.train_step_ms,
             args.batch,
             args.length,
@@ -275,6 +308,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "  {:<12} {:<17} first token {:>5.1} ms, {:>5} tokens, {:>6.0} tokens/s",
                 g.decoder, g.search, g.first_token_ms, g.tokens, g.tokens_per_s
             );
+        }
+        if let Some(equal) = report.device_greedy_equal {
+            println!("  greedy on {}: {equal} of {} answers equal Burn's step on Flex", report.device, SPEED_PROMPTS.len());
         }
     }
     Ok(())
