@@ -310,7 +310,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             );
         }
         if let Some(equal) = report.device_greedy_equal {
-            println!("  greedy on {}: {equal} of {} answers equal Burn's step on Flex", report.device, SPEED_PROMPTS.len());
+            println!(
+                "  greedy on {}: {equal} of {} answers equal Burn's step on Flex",
+                report.device,
+                SPEED_PROMPTS.len()
+            );
         }
     }
     Ok(())

@@ -10,6 +10,7 @@
 //! recompute it, so the header and the weights are then checked against bounds (`checks`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 mod checks;
 mod int8;
@@ -122,7 +123,7 @@ pub fn export(
         weights_len: Some(weights.len()),
         reverse,
     };
-    let index = translator.index.as_ref().map(Index::to_bytes).unwrap_or_default();
+    let index = translator.index.as_deref().map(Index::to_bytes).unwrap_or_default();
     let header = serde_json::to_vec(&header).map_err(|e| bundle_error(e.to_string()))?;
     let mut out = Vec::with_capacity(16 + header.len() + weights.len() + CHECKSUM_LEN);
     out.extend_from_slice(MAGIC);
@@ -202,15 +203,15 @@ struct Opened<'a> {
     weights: &'a [u8],
     /// The reverse model's weights (empty without one).
     reverse_weights: &'a [u8],
-    index: Option<Index>,
+    index: Option<Arc<Index>>,
     sha256: String,
     file_sha256: String,
 }
 
 /// Checks magic, version and checksum; returns the header, the weight bytes and the index.
-/// `verified`: the file's SHA-256 from an earlier check of these same bytes ([`Verified`]),
-/// which skips hashing them again.
-fn open<'a>(bytes: &'a [u8], verified: Option<&str>) -> Result<Opened<'a>> {
+/// `verified`: an earlier check of these same bytes, whose file SHA-256 and parsed index are
+/// taken instead of hashing and parsing them again.
+fn open<'a>(bytes: &'a [u8], verified: Option<&Verified>) -> Result<Opened<'a>> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(bundle_error("not an nl2py model bundle (wrong magic bytes)"));
     }
@@ -225,7 +226,7 @@ fn open<'a>(bytes: &'a [u8], verified: Option<&str>) -> Result<Opened<'a>> {
     }
     let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
     let file_sha256 = match verified {
-        Some(file_sha256) => file_sha256.to_string(),
+        Some(verified) => verified.info.file_sha256.clone(),
         None => {
             let mut hasher = hashed(body);
             if hasher.clone().finalize().as_slice() != checksum {
@@ -287,15 +288,18 @@ fn open<'a>(bytes: &'a [u8], verified: Option<&str>) -> Result<Opened<'a>> {
     };
     let index = match (index.is_empty(), header.config.max_example_len) {
         (true, None) => None,
-        (false, Some(_)) => {
-            let index = Index::from_bytes(index, header.code_vocab.len())?;
-            // Nothing to retrieve; and `Index::search` expects each word of the table to be in
-            // some pair.
-            if index.is_empty() {
-                return Err(bundle_error("the retrieval index holds no pairs"));
+        (false, Some(_)) => match verified {
+            Some(verified) => verified.index.clone(),
+            None => {
+                let index = Index::from_bytes(index, header.code_vocab.len())?;
+                // Nothing to retrieve; and `Index::search` expects each word of the table to
+                // be in some pair.
+                if index.is_empty() {
+                    return Err(bundle_error("the retrieval index holds no pairs"));
+                }
+                Some(Arc::new(index))
             }
-            Some(index)
-        }
+        },
         (true, Some(_)) => {
             return Err(bundle_error("the model reads retrieved examples, but the bundle has no index"));
         }
@@ -338,11 +342,13 @@ pub fn inspect(bytes: &[u8]) -> Result<BundleInfo> {
 }
 
 /// Bundle bytes that [`verify`] has checked as [`inspect`] does; only `verify` makes one.
-/// [`load_verified`] builds models from them without hashing the file again: the page checks a
-/// bundle when it gets it and then builds a model on each backend it tries.
+/// [`load_verified`] builds models from them without hashing the file or parsing its index
+/// again (the models share the index): the page checks a bundle when it gets it and then
+/// builds a model on each backend it tries.
 pub struct Verified {
     bytes: Vec<u8>,
     info: BundleInfo,
+    index: Option<Arc<Index>>,
 }
 
 impl Verified {
@@ -357,13 +363,16 @@ impl Verified {
 
 /// Checks `bytes` as [`inspect`] does and keeps them with what it read.
 pub fn verify(bytes: Vec<u8>) -> Result<Verified> {
-    let info = inspect(&bytes)?;
-    Ok(Verified { bytes, info })
+    let (info, index) = {
+        let opened = open(&bytes, None)?;
+        (opened.info(), opened.index)
+    };
+    Ok(Verified { bytes, info, index })
 }
 
 /// [`load`] for bytes already checked: the same model, the checksum not computed again.
 pub fn load_verified(bundle: &Verified, device: &Device) -> Result<Translator> {
-    build(open(&bundle.bytes, Some(&bundle.info.file_sha256))?, device)
+    build(open(&bundle.bytes, Some(bundle))?, device)
 }
 
 /// Loads a bundle onto `device`. Fails with a message naming the problem: not a bundle, another
@@ -398,9 +407,10 @@ fn build(opened: Opened<'_>, device: &Device) -> Result<Translator> {
         header.prompt_vocab,
         header.code_vocab,
         header.slots,
-        index,
+        None,
         device.clone(),
     )?;
+    translator.index = index;
     translator.reranker = reranker;
     Ok(translator)
 }
@@ -600,8 +610,8 @@ mod tests {
         bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
     }
 
-    /// A verified bundle gives the model, vocabularies and index its bytes give, and only bytes
-    /// that pass the checks verify.
+    /// A verified bundle gives the model, vocabularies and index its bytes give, the models
+    /// built from it share the index it parsed, and only bytes that pass the checks verify.
     #[test]
     fn a_verified_bundle_loads_as_its_bytes_do() {
         let t = translator(8, Some(6));
@@ -619,6 +629,8 @@ mod tests {
             (&from_verified.prompt_vocab, &from_verified.code_vocab, &from_verified.index),
             (&loaded.prompt_vocab, &loaded.code_vocab, &loaded.index)
         );
+        let again = load_verified(&verified, &t.device).unwrap();
+        assert!(Arc::ptr_eq(from_verified.index.as_ref().unwrap(), again.index.as_ref().unwrap()));
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let refused = verify(bytes).map(|_| ()).map_err(|e| e.to_string());

@@ -293,8 +293,9 @@ pub struct Translator {
     /// Prompts are tokenized with slots ([`prompt::tokenize`]), as the model was trained; false
     /// for the ablation baseline ([`prompt::tokenize_without_slots`]).
     pub slots: bool,
-    /// The retrieval index for a model that reads retrieved examples.
-    pub index: Option<Index>,
+    /// The retrieval index for a model that reads retrieved examples (shared by the models
+    /// built from one verified bundle).
+    pub index: Option<Arc<Index>>,
     /// Reorders a beam's answers by how well each explains its prompt.
     pub reranker: Option<Reranker>,
     pub device: Device,
@@ -355,7 +356,7 @@ impl Translator {
             prompt_vocab,
             code_vocab,
             slots,
-            index,
+            index: index.map(Arc::new),
             reranker: None,
             device,
             cpu_decoder,
