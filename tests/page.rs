@@ -18,6 +18,7 @@ mod webdriver;
 use std::sync::atomic::Ordering;
 
 use bundle_sections::Sections;
+use nl2py::decode::GenerateOptions;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use webdriver::{BUNDLE_PATH, Browser, StaticServer, dist};
@@ -67,8 +68,13 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     });
     browser.click("#layer option[value='0']");
     assert_eq!(browser.count("#graph svg.heatmap rect.cell"), steps * sources);
+    // The page fills its controls with the core's defaults.
     let address = browser.script("return location.hash;");
-    assert!(address.as_str().unwrap().contains("search=greedy&max=200&view=heatmap&layer=0"), "{address}");
+    let max = GenerateOptions::default().max_tokens;
+    assert!(
+        address.as_str().unwrap().contains(&format!("search=greedy&max={max}&view=heatmap&layer=0")),
+        "{address}"
+    );
 
     // Every generated token is a button shaded by how sure the model was of it; clicking one
     // lists what else it offered, and picking one of those generates again from there.

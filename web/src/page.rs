@@ -38,6 +38,8 @@ const YIELD_EVERY_MS: f64 = 100.0;
 /// Chromium here: SwiftShader), a redraw costs 8–30 ms and its drawing threads compete with the
 /// decoder for the cores; yielding every 30 ms cut greedy decoding from 1,100 to 350 tokens/s.
 const COMPUTE_PER_YIELD: f64 = 9.0;
+/// The sampling temperature the page offers first.
+const TEMPERATURE: f64 = 0.8;
 
 const EXAMPLES: &[&str] = &[
     "sort list `d` by value",
@@ -96,7 +98,7 @@ fn by_id<T: JsCast>(document: &Document, id: &str) -> T {
 
 impl Ui {
     fn bind(document: Document) -> Ui {
-        Ui {
+        let ui = Ui {
             backend: by_id(&document, "backend"),
             progress: by_id(&document, "progress"),
             status: by_id(&document, "status"),
@@ -124,7 +126,18 @@ impl Ui {
             head: by_id(&document, "head"),
             graph: by_id(&document, "graph"),
             document,
+        };
+        ui.show_defaults();
+        ui
+    }
+
+    /// Fills the search controls with the core's defaults (index.html repeats none of them).
+    fn show_defaults(&self) {
+        self.max_tokens.set_value_as_number(GenerateOptions::default().max_tokens as f64);
+        if let Search::Beam { width, .. } = Search::DEFAULT {
+            self.beam_width.set_value_as_number(width as f64);
         }
+        self.temperature.set_value_as_number(TEMPERATURE);
     }
 
     fn notice(&self, text: &str, error: bool) {
@@ -144,7 +157,7 @@ impl Ui {
         let search = match (self.search.value().as_str(), Search::DEFAULT) {
             ("greedy", _) => Search::Greedy,
             ("sample", _) => Search::Sample {
-                temperature: number(&self.temperature, 0.8).clamp(0.05, 5.0) as f32,
+                temperature: number(&self.temperature, TEMPERATURE).clamp(0.05, 5.0) as f32,
                 top_k: 0,
                 top_p: 0.95,
                 seed,
