@@ -236,7 +236,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.model).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let cpu = bundle::load(&bytes, &Device::flex())?;
     let burn = cpu.clone().without_cpu_decoder();
-    let gpu = on_gpu.then(|| bundle::load(&bytes, &device)).transpose()?.map(Translator::without_cpu_decoder);
+    // Off Flex a translator steps Burn's model: it has no CPU decoder.
+    let gpu = on_gpu.then(|| bundle::load(&bytes, &device)).transpose()?;
     let gpu_name = format!("Burn on {}", args.device);
     let mut engines = vec![("CPU decoder".to_string(), &cpu), ("Burn step".to_string(), &burn)];
     engines.extend(gpu.as_ref().map(|gpu| (gpu_name.clone(), gpu)));
