@@ -182,7 +182,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = crate::devices::parse(&args.device)?.remove(0);
-    let on_gpu = args.device != "flex";
+    // As `Translator::new` decides whether it steps on the CPU.
+    let on_gpu = device != Device::flex();
     device.seed(0);
     let config = Seq2SeqConfig::new(args.vocab, args.vocab);
     let ad = device.clone().autodiff();
