@@ -27,7 +27,8 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<(), String> {
     let [bundle, search, rounds] = args else { return Err(USAGE.into()) };
-    let defaults = GenerateOptions::default();
+    // The page keeps every step's attention, for its graph.
+    let defaults = GenerateOptions { attention: true, ..GenerateOptions::default() };
     let options = match search.as_str() {
         "greedy" => GenerateOptions { search: Search::Greedy, ..defaults },
         "default" => defaults,
