@@ -17,8 +17,13 @@ fn trained() -> (Translator, Vec<(String, String)>) {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny/pairs.jsonl"))
             .unwrap();
-    let files =
-        [SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text, companion: None }];
+    let files = [SourceFile {
+        name: "python-docs.jsonl".into(),
+        kind: SourceKind::ApiDocs,
+        text,
+        companion: None,
+        members: Vec::new(),
+    }];
     let prepared = prepare(&files, &PrepareConfig { min_freq: 1, ..Default::default() });
     let examples = &prepared.splits[&Split::Pretrain];
     assert_eq!(examples.len(), 6);

@@ -2,15 +2,17 @@
 //! dev, English–Python dev. BLEU and exact match as CoNaLa's official scorer, ROUGE-L F1 on the
 //! same tokens, syntax-valid % (RustPython's parser). Only with `--run`, which executes generated
 //! code in [`crate::sandbox`]: runs-clean % of English–Python programs, and pass@1 on MBPP's
-//! sanitized test problems.
+//! sanitized test problems and on the held-out functions `nl2py prepare` wrote
+//! (`functions.jsonl`); with `--samples N`, pass@k over N sampled answers as well.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use nl2py::data::prepare::{Example, Split};
 use nl2py::data::sources::MBPP_TEST_IDS;
-use nl2py::decode::Translator;
+use nl2py::decode::{Search, Translator};
 use nl2py::metrics::{
     corpus_bleu, exact_match, is_repetitive, is_valid_python, leaks_special_token, rouge_l_f1,
     tokenize_for_bleu_eval,
@@ -35,8 +37,8 @@ pub struct Args {
     #[arg(long)]
     limit: Option<usize>,
     /// Score only these splits (repeat the flag): conala-test, conala-dev, english-python-dev,
-    /// mbpp-test (with --run). Tune settings on the dev splits only.
-    #[arg(long = "split", value_name = "NAME", value_parser = ["conala-test", "conala-dev", "english-python-dev", MBPP])]
+    /// mbpp-test and functions (with --run). Tune settings on the dev splits only.
+    #[arg(long = "split", value_name = "NAME", value_parser = ["conala-test", "conala-dev", "english-python-dev", MBPP, FUNCTIONS])]
     splits: Vec<String>,
     /// Print N prompt / reference / output triples per split.
     #[arg(long, default_value_t = 0)]
@@ -45,8 +47,11 @@ pub struct Args {
     /// MODEL.md's ablation).
     #[arg(long)]
     no_retrieval: bool,
-    /// Run the generated programs: English–Python dev's runs-clean and MBPP's tests (pass@1).
-    /// Without --run no generated code is executed, and runs-clean is "-" (null in --json).
+    /// Run the generated programs: English–Python dev's runs-clean, and pass@1 on MBPP's tests
+    /// and on the held-out functions of --data (`functions.jsonl`: TheAlgorithms' and
+    /// 30-seconds-of-python's functions, never trained on, with their doctests and examples as
+    /// asserts; a function whose own code fails its tests is left out, and counted). Without
+    /// --run no generated code is executed, and runs-clean is "-" (null in --json).
     ///
     /// Each program runs as `python3 -I -S program.py`, python3 being the interpreter that
     /// python3 on PATH names: -I ignores PYTHON* variables, the user's site-packages and the
@@ -86,11 +91,17 @@ pub struct Args {
     /// model cannot know the name the asserts call: when the code defines a function at top
     /// level (its first `def NAME(`) and the function the asserts expect has another name,
     /// `EXPECTED = NAME` is added before them. The expected function is the first one the
-    /// reference solution defines that the first assert calls. [default:
+    /// reference solution defines that an assert calls; the held-out functions' tests are bound
+    /// the same way. [default:
     /// $NL2PY_DATA/mbpp-sanitized.json, else ../shared/data/mbpp-sanitized.json; skipped with a
     /// note when missing]
     #[arg(long, requires = "run")]
     mbpp: Option<PathBuf>,
+    /// Answers sampled per tested problem (MBPP, functions), with --temperature: pass@k is then
+    /// the unbiased estimate of Chen et al. (2021) over them, for k = 1, 10, 100 up to N; the
+    /// other scores read the first answer. Each answer samples with its own seed.
+    #[arg(long, default_value_t = 1, requires = "run", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    samples: u64,
     #[arg(long)]
     json: bool,
     /// Backend: flex (CPU), or wgpu, vulkan, cuda[:N] where built with that feature.
@@ -112,8 +123,15 @@ struct SplitScore {
     special_tokens: f64,
     /// With --run, for English–Python programs: % that exit with status 0.
     runs_clean: Option<f64>,
-    /// With --run, for MBPP: % of problems whose asserts pass.
+    /// With --run, for MBPP and the held-out functions: % of problems whose asserts pass (with
+    /// --samples, the pass@1 estimate over the samples).
     pass_at_1: Option<f64>,
+    /// With --samples N: pass@k in % for k = 1, 10, 100 up to N.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pass_at_k: BTreeMap<usize, f64>,
+    /// Held-out functions left out because their own code fails their tests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    references_failing: Option<usize>,
     /// With --run: the interpreter, and what the sandbox isolates on this machine.
     sandbox: Option<String>,
     seconds: f64,
@@ -121,12 +139,14 @@ struct SplitScore {
 
 /// The split name of MBPP's test problems.
 const MBPP: &str = "mbpp-test";
+/// The split name of the held-out functions (`functions.jsonl`).
+const FUNCTIONS: &str = "functions";
 
 /// A problem of sanitized MBPP.
 #[derive(Deserialize)]
-struct MbppProblem {
-    task_id: u64,
-    prompt: String,
+pub(crate) struct MbppProblem {
+    pub(crate) task_id: u64,
+    pub(crate) prompt: String,
     /// The reference solution.
     code: String,
     test_imports: Vec<String>,
@@ -147,24 +167,112 @@ impl MbppProblem {
             code_tokens: Vec::new(),
             slots: prompt.slots,
             retrieved: Vec::new(),
+            tests: Vec::new(),
         }
     }
 
-    /// The program that tests `code`: the problem's imports, the code, its asserts. The model
-    /// cannot know the name the asserts call, so when `code` defines a function at top level
-    /// under another name than the expected one (the first function of the reference solution
-    /// that the first assert calls), `EXPECTED = NAME` binds it under the expected name too.
-    fn program(&self, code: &str) -> String {
-        let mut program = format!("{}\n{code}\n", self.test_imports.join("\n"));
-        let first_assert = self.test_list.first().map_or("", String::as_str);
-        let expected = functions(&self.code).find(|name| calls(first_assert, name));
+    pub(crate) fn tested(&self) -> Tested<'_> {
+        Tested { prelude: &self.test_imports, reference: &self.code, tests: &self.test_list }
+    }
+}
+
+/// A problem that generated code must pass: its tests, and the reference solution that names
+/// the function they call.
+pub(crate) struct Tested<'a> {
+    /// Statements before the code (MBPP's `test_imports`).
+    prelude: &'a [String],
+    reference: &'a str,
+    tests: &'a [String],
+}
+
+impl<'a> Tested<'a> {
+    /// A held-out function: its code is the reference, its tests carry their own imports.
+    pub(crate) fn of(example: &'a Example) -> Self {
+        Tested { prelude: &[], reference: &example.snippet, tests: &example.tests }
+    }
+
+    /// The program that tests `code`: the prelude, the code, the tests. The model cannot know
+    /// the name the tests call, so when `code` defines a function at top level under another
+    /// name than the expected one (the first function of the reference that a test calls),
+    /// `EXPECTED = NAME` binds it under the expected name too.
+    pub(crate) fn program(&self, code: &str) -> String {
+        let mut program = format!("{}\n{code}\n", self.prelude.join("\n"));
+        let expected = functions(self.reference).find(|name| self.tests.iter().any(|t| calls(t, name)));
         if let (Some(expected), Some(name)) = (expected, functions(code).next())
             && expected != name
         {
             program += &format!("{expected} = {name}\n");
         }
-        program + &self.test_list.join("\n") + "\n"
+        program + &self.tests.join("\n") + "\n"
     }
+}
+
+/// How many answers to each problem pass its tests, of how many.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Passes {
+    answers: usize,
+    passed: usize,
+}
+
+/// Runs every answer to every problem against the problem's tests: the runs, per problem, and
+/// how many passed.
+fn run_tests(
+    sandbox: &Sandbox,
+    problems: &[Tested],
+    answers: &[Vec<String>],
+) -> anyhow::Result<(Vec<Vec<Run>>, Vec<Passes>)> {
+    let mut runs = Vec::with_capacity(problems.len());
+    let mut passes = Vec::with_capacity(problems.len());
+    for (problem, answers) in problems.iter().zip(answers) {
+        let ran: Vec<Run> =
+            answers.iter().map(|code| sandbox.run(&problem.program(code))).collect::<anyhow::Result<_>>()?;
+        let passed = ran.iter().filter(|r| r.outcome == Outcome::Passed).count();
+        passes.push(Passes { answers: ran.len(), passed });
+        runs.push(ran);
+    }
+    Ok((runs, passes))
+}
+
+/// pass@k in %: the unbiased estimate of Chen et al. (2021), the mean over problems of
+/// 1 − C(n − c, k) / C(n, k) for n answers of which c pass, computed as their running product.
+fn pass_at_k(passes: &[Passes], k: usize) -> f64 {
+    let estimate = |&Passes { answers: n, passed: c }: &Passes| {
+        if n - c < k {
+            1.0
+        } else {
+            1.0 - (n - c + 1..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
+        }
+    };
+    100.0 * passes.iter().map(estimate).sum::<f64>() / passes.len().max(1) as f64
+}
+
+/// The held-out functions of a prepared folder whose own code passes their tests, and how many
+/// do not (with a note naming the first few); none, with a note, for a folder prepared before
+/// the split existed.
+fn held_out_functions(data: &Path, sandbox: &Sandbox) -> anyhow::Result<(Vec<Example>, usize)> {
+    if !data.join(format!("{}.jsonl", Split::Functions.name())).exists() {
+        eprintln!(
+            "{} has no functions.jsonl (prepared before it): the held-out functions are not scored",
+            data.display()
+        );
+        return Ok((Vec::new(), 0));
+    }
+    let examples = read_split(data, Split::Functions)?;
+    let problems: Vec<Tested> = examples.iter().map(Tested::of).collect();
+    let references: Vec<Vec<String>> = examples.iter().map(|e| vec![e.snippet.clone()]).collect();
+    let (_, passes) = run_tests(sandbox, &problems, &references)?;
+    let (kept, failing): (Vec<_>, Vec<_>) =
+        examples.into_iter().zip(&passes).partition(|(_, p)| p.passed == 1);
+    if !failing.is_empty() {
+        let named: Vec<&str> = failing.iter().take(5).map(|(e, _)| e.id.as_str()).collect();
+        eprintln!(
+            "held-out functions: {} of {} fail their own tests and are left out (first: {})",
+            failing.len(),
+            kept.len() + failing.len(),
+            named.join(", ")
+        );
+    }
+    Ok((kept.into_iter().map(|(e, _)| e).collect(), failing.len()))
 }
 
 /// The names of the functions `code` defines at top level, in order.
@@ -214,14 +322,25 @@ fn splits(data: &Path) -> anyhow::Result<Vec<(String, Vec<Example>)>> {
     ])
 }
 
-/// Generated code for each example, in order, with the search every user gets unless the flags
-/// say otherwise; greedy search decodes 32 prompts at a time.
-fn generate(translator: &Translator, examples: &[Example], args: &Args) -> anyhow::Result<Vec<String>> {
-    let options = args.search.options();
-    let mut codes = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(32) {
-        let prompts: Vec<&str> = chunk.iter().map(|e| e.prompt.as_str()).collect();
-        for generation in pollster::block_on(translator.generate_batch(&prompts, &options))? {
+/// Generated code for each example, in order, `samples` answers each, with the search every user
+/// gets unless the flags say otherwise; greedy search and sampling decode 32 prompts at a time.
+/// The decoder seeds a batch's row r with seed + r: each batch starts where the last one ended,
+/// so every sampled answer has a seed of its own.
+fn generate(
+    translator: &Translator,
+    examples: &[Example],
+    samples: usize,
+    args: &Args,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let prompts: Vec<&str> =
+        examples.iter().flat_map(|e| std::iter::repeat_n(e.prompt.as_str(), samples)).collect();
+    let mut codes = Vec::with_capacity(prompts.len());
+    for (n, chunk) in prompts.chunks(32).enumerate() {
+        let mut options = args.search.options();
+        if let Search::Sample { seed, .. } = &mut options.search {
+            *seed = seed.wrapping_add(32 * n as u64);
+        }
+        for generation in pollster::block_on(translator.generate_batch(chunk, &options))? {
             codes.push(match generation {
                 Ok(generation) => generation.code,
                 // A prompt the model cannot read gets no code, and scores as such.
@@ -230,17 +349,26 @@ fn generate(translator: &Translator, examples: &[Example], args: &Args) -> anyho
             });
         }
     }
-    Ok(codes)
+    Ok(codes.chunks(samples).map(<[String]>::to_vec).collect())
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = crate::devices::parse(&args.device)?.remove(0);
+    let samples = args.samples as usize;
+    if samples > 1 && !matches!(args.search.options().search, Search::Sample { .. }) {
+        bail!("--samples {samples} needs sampled answers: give --temperature too");
+    }
     // Before the model loads: a missing python3 or MBPP file says so at once.
     let sandbox = args.run.then(|| Sandbox::new(Duration::from_secs(args.run_timeout))).transpose()?;
     let mbpp = if args.run { mbpp_problems(args)? } else { Vec::new() };
     if let Some(sandbox) = &sandbox {
         eprintln!("sandbox: {}", sandbox.describe());
     }
+    let wanted = |name: &str| args.splits.is_empty() || args.splits.iter().any(|s| s == name);
+    let (functions, references_failing) = match &sandbox {
+        Some(sandbox) if wanted(FUNCTIONS) => held_out_functions(&args.data, sandbox)?,
+        _ => (Vec::new(), 0),
+    };
     let mut translator = crate::model_file::load(&args.model, &device)?;
     if args.no_retrieval {
         translator.index = None;
@@ -260,7 +388,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !mbpp.is_empty() {
         sets.push((MBPP.into(), mbpp.iter().map(|p| p.example(&translator)).collect()));
     }
-    sets.retain(|(name, _)| args.splits.is_empty() || args.splits.contains(name));
+    if !functions.is_empty() {
+        sets.push((FUNCTIONS.into(), functions));
+    }
+    sets.retain(|(name, _)| wanted(name));
     let mut scores = Vec::new();
     for (name, mut examples) in sets {
         if let Some(limit) = args.limit {
@@ -270,7 +401,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             continue;
         }
         let started = Instant::now();
-        let codes = generate(&translator, &examples, args)?;
+        // MBPP's code should pass the problem's asserts, a held-out function its tests.
+        let problems: Vec<Tested> = match name.as_str() {
+            MBPP => mbpp.iter().take(examples.len()).map(MbppProblem::tested).collect(),
+            FUNCTIONS => examples.iter().map(Tested::of).collect(),
+            _ => Vec::new(),
+        };
+        let answers = generate(&translator, &examples, if problems.is_empty() { 1 } else { samples }, args)?;
+        // The scores of text read each problem's first answer.
+        let codes: Vec<String> = answers.iter().map(|a| a[0].clone()).collect();
         let tokens: Vec<(Vec<String>, Vec<String>)> = codes
             .iter()
             .zip(&examples)
@@ -278,18 +417,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .collect();
         let n = examples.len() as f64;
         let percent = |count: usize| 100.0 * count as f64 / n;
-        // English–Python programs should run; MBPP's code should pass the problem's asserts.
-        let programs: Vec<String> = match name.as_str() {
-            "english-python-dev" => codes.clone(),
-            MBPP => codes.iter().zip(&mbpp).map(|(code, problem)| problem.program(code)).collect(),
-            _ => Vec::new(),
+        // Per example, the runs of its answers; English–Python programs should run clean.
+        let (runs, passes) = match &sandbox {
+            Some(sandbox) if !problems.is_empty() => run_tests(sandbox, &problems, &answers)?,
+            Some(sandbox) if name == "english-python-dev" => {
+                let runs: Vec<Vec<Run>> =
+                    codes.iter().map(|c| Ok(vec![sandbox.run(c)?])).collect::<anyhow::Result<_>>()?;
+                (runs, Vec::new())
+            }
+            _ => (Vec::new(), Vec::new()),
         };
-        let runs: Vec<Run> = match &sandbox {
-            Some(sandbox) => programs.iter().map(|p| sandbox.run(p)).collect::<anyhow::Result<_>>()?,
-            None => Vec::new(),
-        };
-        let passed =
-            (!runs.is_empty()).then(|| percent(runs.iter().filter(|r| r.outcome == Outcome::Passed).count()));
+        let runs_clean = (name == "english-python-dev" && !runs.is_empty())
+            .then(|| percent(runs.iter().filter(|r| r[0].outcome == Outcome::Passed).count()));
+        let tested = !passes.is_empty();
+        let sampled_passes: BTreeMap<usize, f64> = [1, 10, 100]
+            .into_iter()
+            .filter(|&k| tested && samples > 1 && k <= samples)
+            .map(|k| (k, pass_at_k(&passes, k)))
+            .collect();
         let score = SplitScore {
             examples: examples.len(),
             bleu: corpus_bleu(&tokens).score,
@@ -300,8 +445,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             syntax_valid: percent(codes.iter().filter(|c| is_valid_python(c)).count()),
             repetitive: percent(codes.iter().filter(|c| is_repetitive(c)).count()),
             special_tokens: percent(codes.iter().filter(|c| leaks_special_token(c)).count()),
-            runs_clean: passed.filter(|_| name != MBPP),
-            pass_at_1: passed.filter(|_| name == MBPP),
+            runs_clean,
+            pass_at_1: tested.then(|| pass_at_k(&passes, 1)),
+            pass_at_k: sampled_passes,
+            references_failing: (name == FUNCTIONS).then_some(references_failing),
             sandbox: sandbox.as_ref().filter(|_| !runs.is_empty()).map(Sandbox::describe),
             seconds: started.elapsed().as_secs_f64(),
             split: name.clone(),
@@ -315,12 +462,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                     e.snippet.trim_end(),
                     code.trim_end()
                 );
-                if let Some(run) = runs.get(i) {
+                if let Some(run) = runs.get(i).and_then(|r| r.first()) {
                     println!("ran:       {:?}\n{}", run.outcome, run.output.trim_end());
                 }
             }
             let head = match score.pass_at_1 {
-                Some(pass) => format!("{} problems, pass@1 {pass:.1} %", score.examples),
+                Some(pass) => {
+                    let mut head = format!("{} problems, pass@1 {pass:.1} %", score.examples);
+                    for (k, pass) in score.pass_at_k.iter().filter(|(k, _)| **k > 1) {
+                        head += &format!(", pass@{k} {pass:.1} %");
+                    }
+                    if samples > 1 {
+                        head += &format!(" ({samples} samples)");
+                    }
+                    head
+                }
                 None => format!("{} examples", score.examples),
             };
             let clean = match (score.pass_at_1, score.runs_clean) {
@@ -366,15 +522,76 @@ mod tests {
     #[test]
     fn generated_code_is_tested_under_the_name_the_asserts_call() {
         let sandbox = Sandbox::new(Duration::from_secs(5)).expect("this test needs python3");
-        let right = problem().program("def shared(a, b):\n    return set(a) & set(b)");
+        let problem = problem();
+        let right = problem.tested().program("def shared(a, b):\n    return set(a) & set(b)");
         assert!(right.contains("\nsimilar_elements = shared\n"), "{right}");
         let run = sandbox.run(&right).unwrap();
         assert_eq!(run.outcome, Outcome::Passed, "{run:?}");
-        let wrong = problem().program("def shared(a, b):\n    return a");
+        let wrong = problem.tested().program("def shared(a, b):\n    return a");
         assert_eq!(sandbox.run(&wrong).unwrap().outcome, Outcome::Failed(1));
         // The expected name needs no second one; code without a function gets none.
-        assert!(!problem().program("def similar_elements(a, b):\n    pass").contains(" = "));
-        assert!(!problem().program("print(1)").contains(" = "));
+        assert!(!problem.tested().program("def similar_elements(a, b):\n    pass").contains(" = "));
+        assert!(!problem.tested().program("print(1)").contains(" = "));
+    }
+
+    /// A held-out function as `nl2py prepare` writes it: its reference code and tests.
+    fn held_out(id: &str, snippet: &str, tests: &[&str]) -> Example {
+        Example {
+            source: "thealgorithms-python".into(),
+            id: id.into(),
+            prompt: "p".into(),
+            snippet: snippet.into(),
+            prompt_tokens: Vec::new(),
+            code_tokens: Vec::new(),
+            slots: Default::default(),
+            retrieved: Vec::new(),
+            tests: tests.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    /// Two held-out functions, the answer to one right (under another name, and needing the
+    /// tests' import), to the other wrong: pass@1 is 50 %.
+    #[test]
+    fn pass_at_1_counts_the_problems_whose_tests_pass() {
+        let sandbox = Sandbox::new(Duration::from_secs(5)).expect("this test needs python3");
+        let examples = [
+            held_out(
+                "maths/root.py#square_root",
+                "import math\ndef square_root(x):\n    return math.sqrt(x)\n",
+                &["import math", "assert square_root(9) == 3.0", "assert square_root(2) == math.sqrt(2)"],
+            ),
+            held_out(
+                "snippets/double.md",
+                "def double(n):\n  return 2 * n\n",
+                &["x = 4", "assert double(x) == 8"],
+            ),
+        ];
+        let problems: Vec<Tested> = examples.iter().map(Tested::of).collect();
+        let answers = vec![
+            vec!["def root(x):\n    return x ** 0.5".to_string()],
+            vec!["def double(n):\n    return n + 2".to_string()],
+        ];
+        let (runs, passes) = run_tests(&sandbox, &problems, &answers).unwrap();
+        assert_eq!(runs[0][0].outcome, Outcome::Passed, "{:?}", runs[0][0]);
+        assert_eq!(runs[1][0].outcome, Outcome::Failed(1));
+        assert_eq!(pass_at_k(&passes, 1), 50.0);
+        // The references pass their own tests.
+        let references: Vec<Vec<String>> = examples.iter().map(|e| vec![e.snippet.clone()]).collect();
+        let (_, passes) = run_tests(&sandbox, &problems, &references).unwrap();
+        assert_eq!(pass_at_k(&passes, 1), 100.0);
+    }
+
+    #[test]
+    fn pass_at_k_is_the_unbiased_estimate() {
+        let passes = |answers, passed| Passes { answers, passed };
+        // One of 10 answers right: pass@1 is 1/10, pass@10 certain, pass@5 1 − C(9,5)/C(10,5).
+        let one = [passes(10, 1)];
+        assert!((pass_at_k(&one, 1) - 10.0).abs() < 1e-9);
+        assert!((pass_at_k(&one, 10) - 100.0).abs() < 1e-9);
+        assert!((pass_at_k(&one, 5) - 50.0).abs() < 1e-9);
+        // Three of 10 right, and a problem never solved: pass@2 = (1 − C(7,2)/C(10,2)) / 2.
+        let two = [passes(10, 3), passes(10, 0)];
+        assert!((pass_at_k(&two, 2) - 100.0 * (1.0 - 21.0 / 45.0) / 2.0).abs() < 1e-9);
     }
 
     #[test]

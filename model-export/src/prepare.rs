@@ -1,5 +1,6 @@
-//! `nl2py prepare`: reads every data file it knows in `--data`, writes `<split>.jsonl`,
-//! `vocab-prompt.json`, `vocab-code.json` and `report.json` to `--out`, and prints the report.
+//! `nl2py prepare`: reads every data file and data folder it knows in `--data`, writes
+//! `<split>.jsonl`, `vocab-prompt.json`, `vocab-code.json` and `report.json` to `--out`, and
+//! prints the report.
 
 use std::fs;
 use std::io::Write;
@@ -7,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use nl2py::data::SourceKind;
 use nl2py::data::prepare::{self, PrepareConfig, Prepared, Report, SourceFile, Split};
+use nl2py::data::{Member, SourceKind};
 
-use crate::prepared::INDEX_FILE;
+use nl2py::text::vocab::Vocab;
+
+use crate::prepared::{INDEX_FILE, read_vocab};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,12 +27,17 @@ pub struct Args {
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     json: bool,
-    /// Seed of the dev split.
+    /// Seed of the dev and functions splits.
     #[arg(long, default_value_t = PrepareConfig::default().seed)]
     seed: u64,
     /// Share of CoNaLa train (by question) and of English–Python that becomes dev.
     #[arg(long, default_value_t = PrepareConfig::default().dev_fraction)]
     dev_fraction: f64,
+    /// Share of the pairs of TheAlgorithms and 30-seconds-of-python that becomes the functions
+    /// split (held-out functions with tests, which `eval --run` scores): whole files, of those
+    /// with a tested function.
+    #[arg(long, default_value_t = PrepareConfig::default().functions_fraction)]
+    functions_fraction: f64,
     /// Tokens seen fewer times in train and pretrain become <unk>.
     #[arg(long, default_value_t = PrepareConfig::default().min_freq)]
     min_freq: usize,
@@ -46,11 +54,24 @@ pub struct Args {
     /// Most code tokens of the neighbours, joined, that a retrieval model reads.
     #[arg(long, default_value_t = 96)]
     max_example_len: usize,
+    /// Spell names, numbers and string contents with subword pieces learned by byte-pair
+    /// encoding, giving string pieces at most N of the code vocabulary's places (--max-vocab, or
+    /// 8,000, caps the whole); without it strings are one token a character.
+    #[arg(long, value_name = "N")]
+    string_pieces: Option<usize>,
+    /// Keep the vocabularies of a model bundle (a snapshot's `model.nl2py`) or of a prepared
+    /// folder instead of building new ones: a run resumed on data that has grown since keeps the
+    /// ids its weights know.
+    #[arg(long, value_name = "BUNDLE_OR_FOLDER")]
+    vocabularies: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.dev_fraction) {
         bail!("--dev-fraction must be in [0, 1), got {}", args.dev_fraction);
+    }
+    if !(0.0..1.0).contains(&args.functions_fraction) {
+        bail!("--functions-fraction must be in [0, 1), got {}", args.functions_fraction);
     }
     let mut files = Vec::new();
     for dir in &args.data {
@@ -61,13 +82,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let config = PrepareConfig {
         seed: args.seed,
         dev_fraction: args.dev_fraction,
+        functions_fraction: args.functions_fraction,
         min_freq: args.min_freq,
         max_vocab: args.max_vocab,
         slots: !args.no_slots,
         neighbours: args.neighbours,
         max_example_len: args.max_example_len,
+        string_pieces: args.string_pieces,
     };
-    let prepared = prepare::prepare(&files, &config);
+    let vocabularies = args.vocabularies.as_deref().map(read_vocabularies).transpose()?;
+    let prepared = prepare::prepare_with(&files, &config, vocabularies);
     write(&prepared, &args.out)?;
     let text = if args.json {
         serde_json::to_string_pretty(&prepared.report)? + "\n"
@@ -81,7 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
 }
 
-/// The files of `dir` that a `SourceKind` names.
+/// The files and folders of `dir` that a `SourceKind` names.
 fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
     let entries = fs::read_dir(dir)
         .with_context(|| format!("cannot read the data folder {} (pass --data DIR)", dir.display()))?;
@@ -89,21 +113,62 @@ fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
     for entry in entries {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if path.is_dir() {
+            let Some(kind) = SourceKind::of_folder(&name) else { continue };
+            let members = read_members(&path, kind)?;
+            files.push(SourceFile { name, kind, text: String::new(), companion: None, members });
+            continue;
+        }
         let Some(kind) = SourceKind::of_file(&name) else { continue };
         let text = read_text(&path)?;
         let companion = match kind.companion(&name) {
             Some(other) => Some(read_text(&dir.join(other)).with_context(|| format!("{name} needs it"))?),
             None => None,
         };
-        files.push(SourceFile { name, kind, text, companion });
+        files.push(SourceFile { name, kind, text, companion, members: Vec::new() });
     }
     if files.is_empty() {
         bail!(
-            "no data files in {} (expected conala-*.json, english_python_data*.txt, *.jsonl)",
+            "no data files in {} (expected conala-*.json, english_python_data*.txt, *.jsonl, \
+             thealgorithms-python/, 30-seconds-of-python/)",
             dir.display()
         );
     }
     Ok(files)
+}
+
+/// The files a folder source reads ([`SourceKind::member_files`]), subfolders included, by path.
+fn read_members(folder: &Path, kind: SourceKind) -> anyhow::Result<Vec<Member>> {
+    let Some((under, ending)) = kind.member_files() else { return Ok(Vec::new()) };
+    let mut members = Vec::new();
+    let mut pending = vec![folder.join(under)];
+    while let Some(dir) = pending.pop() {
+        let entries = fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.to_str().is_some_and(|p| p.ends_with(ending)) {
+                let inside = path.strip_prefix(folder).unwrap_or(&path);
+                let parts: Vec<String> = inside.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+                members.push(Member { path: parts.join("/"), text: read_text(&path)? });
+            }
+        }
+    }
+    members.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(members)
+}
+
+/// The (prompt, code) vocabularies of a prepared folder or of a model bundle.
+fn read_vocabularies(from: &Path) -> anyhow::Result<(Vocab, Vocab)> {
+    if from.is_dir() {
+        return Ok((read_vocab(from, "prompt")?, read_vocab(from, "code")?));
+    }
+    let bytes = fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let translator = nl2py::bundle::load(&bytes, &burn::tensor::Device::flex()).with_context(|| {
+        format!("--vocabularies {}: neither a prepared folder nor a model bundle", from.display())
+    })?;
+    Ok((translator.prompt_vocab.clone(), translator.code_vocab.clone()))
 }
 
 /// A text file; bad UTF-8 becomes U+FFFD with a warning.
@@ -156,9 +221,12 @@ fn tables(report: &Report, out: &Path) -> String {
         "dev",
         "test",
         "pretrain",
+        "functions",
+        "tests",
     ]);
     for s in &report.sources {
         let kept = |split| s.kept.get(&split).copied().unwrap_or(0).to_string();
+        let tests: usize = s.tests.values().sum();
         sources.add_row([
             s.file.clone(),
             s.read.to_string(),
@@ -170,9 +238,24 @@ fn tables(report: &Report, out: &Path) -> String {
             kept(Split::Dev),
             kept(Split::Test),
             kept(Split::Pretrain),
+            kept(Split::Functions),
+            tests.to_string(),
         ]);
     }
     writeln!(text, "{sources}").unwrap();
+    writeln!(text, "tests: the asserts of the kept pairs (functions: the held-out ones eval --run scores)")
+        .unwrap();
+    for s in report.sources.iter().filter(|s| !s.tests.is_empty()) {
+        let by_split: Vec<String> =
+            s.tests.iter().map(|(split, n)| format!("{} {n}", split.name())).collect();
+        writeln!(text, "  {}: {}", s.file, by_split.join(", ")).unwrap();
+    }
+    for s in report.sources.iter().filter(|s| !s.skipped.is_empty()) {
+        writeln!(text, "{} — left out:", s.file).unwrap();
+        for (reason, n) in &s.skipped {
+            writeln!(text, "  {reason}: {n}").unwrap();
+        }
+    }
 
     let mut lengths = Table::new();
     lengths.load_preset(UTF8_FULL_CONDENSED).set_header([

@@ -1,8 +1,9 @@
 //! `nl2py eval` and generated code, end to end with a tiny model trained on the fixture data:
 //! nothing runs without `--run`; `--run` without python3 says so; with it, English–Python dev's
-//! programs and MBPP's test problems are run and scored, runs-clean counted against a stand-in
-//! python3 whose verdicts are known. The sandbox's guards have their own tests, in
-//! `src/sandbox.rs`.
+//! programs, MBPP's test problems and the held-out functions are run and scored, runs-clean
+//! counted against a stand-in python3 whose verdicts are known. The sandbox's guards have their
+//! own tests, in `src/sandbox.rs`; pass@1 on answers known right and wrong is a unit test of
+//! `src/eval.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -206,4 +207,48 @@ fn runs_clean_is_the_share_of_programs_that_run_clean() {
     let english = row(&scores, "english-python-dev");
     assert_eq!(english["examples"], 4, "{english}");
     assert_eq!(english["runs_clean"], 25.0, "the model's program runs, the three empty ones fail: {english}");
+}
+
+#[test]
+fn run_scores_the_held_out_functions_whose_own_code_passes() {
+    let data = temp("functions-data");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions");
+    let prepare = ["prepare", "--data", s(&fixtures), "--out", s(&data), "--min-freq", "1"];
+    ok(Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .args(prepare)
+        .args(["--functions-fraction", "0.5"])
+        .output()
+        .unwrap());
+    // One more held-out function, whose test its own code fails: it is left out.
+    let path = data.join("functions.jsonl");
+    let mut functions = std::fs::read_to_string(&path).unwrap();
+    let held_out = functions.lines().count();
+    assert!(held_out > 0, "the fixtures hold a tested function out");
+    let mut wrong: serde_json::Value = serde_json::from_str(functions.lines().next().unwrap()).unwrap();
+    wrong["id"] = "maths/wrong.py#wrong".into();
+    wrong["tests"] = serde_json::json!(["assert False"]);
+    functions += &format!("{wrong}\n");
+    std::fs::write(&path, functions).unwrap();
+
+    let scores = rows(eval_on(&data, &["--run", "--split", "functions", "--json"], None, None));
+    let scored = row(&scores, "functions");
+    assert_eq!(
+        (scored["examples"].as_u64(), scored["references_failing"].as_u64()),
+        (Some(held_out as u64), Some(1))
+    );
+    assert!(scored["pass_at_1"].as_f64().is_some_and(|p| (0.0..=100.0).contains(&p)), "{scored}");
+    assert!(scored.get("pass_at_k").is_none() && scores.len() == 1, "{scores:?}");
+    let out = eval_on(&data, &["--run", "--split", "functions"], None, None);
+    let failing = format!("held-out functions: 1 of {} fail their own tests", held_out + 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&failing), "{out:?}");
+    assert!(ok(out).contains(&format!("functions: {held_out} problems, pass@1 ")));
+
+    // Sampled answers: pass@k for the k up to --samples; sampling must be asked for.
+    let sampled = ["--run", "--split", "functions", "--samples", "3", "--temperature", "1", "--json"];
+    let scores = rows(eval_on(&data, &sampled, None, None));
+    let scored = row(&scores, "functions");
+    assert_eq!(scored["pass_at_k"]["1"], scored["pass_at_1"], "{scored}");
+    assert!(scored["pass_at_k"].get("10").is_none());
+    let out = eval_on(&data, &["--run", "--samples", "3"], None, None);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("give --temperature"));
 }

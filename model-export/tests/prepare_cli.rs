@@ -1,6 +1,7 @@
-//! `nl2py prepare` end to end: on small fixture data sets with every kind of bad record, and on
-//! the shared data sets (`$NL2PY_DATA`, else `../shared/data` beside the checkout), which must be
-//! there.
+//! `nl2py prepare` end to end: on small fixture data sets with every kind of bad record (the
+//! folder sources, TheAlgorithms and 30-seconds-of-python, in a fixture folder of their own), and
+//! on the shared data sets (`$NL2PY_DATA`, else `../shared/data` beside the checkout), which must
+//! be there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,11 @@ use serde_json::Value;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data")
+}
+
+/// Fixture folders in TheAlgorithms' and 30-seconds-of-python's formats.
+fn function_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -155,6 +161,10 @@ fn the_shared_data_prepares() {
     assert_eq!(source(&report, "conala-train.json")["read"], 2379);
     assert_eq!(source(&report, "conala-test.json")["read"], 500);
     assert_eq!(report["splits"]["test"]["examples"], 500);
+    assert_eq!(source(&report, "thealgorithms-python")["read"], 1385);
+    assert_eq!(source(&report, "30-seconds-of-python")["read"], 158);
+    let functions = report["splits"]["functions"]["examples"].as_u64().unwrap();
+    assert!((150..400).contains(&functions), "held-out functions: {functions}");
     let ep_pairs: u64 = ["english_python_data.txt", "english_python_data_pruned.txt"]
         .iter()
         .map(|f| {
@@ -232,4 +242,71 @@ fn without_slots_quoted_spans_stay_words() {
     };
     assert!(examples.iter().any(|e| tokens(e).contains(&"`".to_string())), "backticks stay as punctuation");
     assert!(examples.iter().all(|e| !tokens(e).iter().any(|t| t.starts_with("var_"))));
+}
+
+#[test]
+fn folder_sources_give_tested_functions_and_hold_whole_files_out() {
+    let out = temp_dir("functions");
+    let report = prepare_with(&[&fixtures(), &function_fixtures()], &out, &["--functions-fraction", "0.5"]);
+
+    // Six Python files: one does not parse, one has no function; seven documented functions
+    // stand alone (one reads the file's constant, one has no docstring).
+    let algorithms = source(&report, "thealgorithms-python");
+    assert_eq!(
+        (algorithms["read"].as_u64(), algorithms["malformed"].as_u64()),
+        (Some(6), Some(1)),
+        "{algorithms}"
+    );
+    assert!(algorithms["problems"][0].as_str().unwrap().starts_with("maths/broken.py: not Python"));
+    let skipped = |s: &Value, reason: &str| s["skipped"][reason].as_u64().unwrap_or(0);
+    assert_eq!(skipped(algorithms, "functions that read other definitions of their file"), 1);
+    assert_eq!(skipped(algorithms, "doctests that raise"), 1);
+    let untested = "untested pairs of files held out for the functions split";
+    assert_eq!(kept(algorithms, "train") + kept(algorithms, "functions") + skipped(algorithms, untested), 7);
+    // Four snippets: one without code; one whose example result is no literal has no test.
+    let snippets = source(&report, "30-seconds-of-python");
+    assert_eq!((snippets["read"].as_u64(), snippets["malformed"].as_u64()), (Some(4), Some(1)), "{snippets}");
+    assert_eq!(snippets["problems"][0], "snippets/no_code.md: no ```py block");
+    assert_eq!(kept(snippets, "train") + kept(snippets, "functions") + skipped(snippets, untested), 3);
+    assert!(kept(algorithms, "functions") + kept(snippets, "functions") > 0);
+
+    // Held out: tested pairs only, each with its file in its id; no file of theirs trains.
+    let functions = lines(&out.join("functions.jsonl"));
+    assert_eq!(functions.len() as u64, report["splits"]["functions"]["examples"].as_u64().unwrap());
+    let file = |e: &Value| e["id"].as_str().unwrap().split('#').next().unwrap().to_string();
+    for e in &functions {
+        let tests = e["tests"].as_array().unwrap();
+        assert!(tests.iter().any(|t| t.as_str().unwrap().starts_with("assert ")), "{e}");
+        assert!(file(e).ends_with(".py") || file(e).starts_with("snippets/"), "{e}");
+    }
+    let held_out: Vec<String> = functions.iter().map(file).collect();
+    let train = lines(&out.join("train.jsonl"));
+    let folders = ["thealgorithms-python", "30-seconds-of-python"];
+    let from_folders = || train.iter().filter(|e| folders.iter().any(|f| e["source"] == *f));
+    assert!(from_folders().count() > 0 && from_folders().all(|e| !held_out.contains(&file(e))));
+    let asserts = |examples: &[Value], source: &str| -> u64 {
+        let tests =
+            examples.iter().filter(|e| e["source"] == source).flat_map(|e| e["tests"].as_array().cloned());
+        tests.flatten().filter(|t| t.as_str().unwrap().starts_with("assert ")).count() as u64
+    };
+    assert_eq!(
+        algorithms["tests"]["functions"].as_u64().unwrap_or(0),
+        asserts(&functions, "thealgorithms-python")
+    );
+    assert_eq!(algorithms["tests"]["train"].as_u64().unwrap_or(0), asserts(&train, "thealgorithms-python"));
+
+    // The tables name the new columns and what was left out.
+    let output = Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .args(["prepare", "--out"])
+        .arg(&out)
+        .arg("--data")
+        .arg(function_fixtures())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("┆ functions ┆ tests │") && text.contains("thealgorithms-python — left out:"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(out).unwrap();
 }

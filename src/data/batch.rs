@@ -34,7 +34,7 @@ impl EncodedExample {
     ) -> Self {
         let mut prompt = prompt_vocab.encode(&example.prompt_tokens);
         prompt.truncate(max_prompt_len);
-        let mut code = code_vocab.encode(&example.code_tokens);
+        let mut code = code_vocab.encode_code(&example.code_tokens);
         code.truncate(max_code_len.saturating_sub(1));
         Self {
             prompt,
@@ -54,7 +54,7 @@ impl EncodedExample {
         max_code_in: usize,
         max_prompt_out: usize,
     ) -> Self {
-        let mut code = code_vocab.encode(&example.code_tokens);
+        let mut code = code_vocab.encode_code(&example.code_tokens);
         code.truncate(max_code_in);
         let mut prompt = prompt_vocab.encode(&example.prompt_tokens);
         prompt.truncate(max_prompt_out.saturating_sub(1));
@@ -75,7 +75,7 @@ impl EncodedExample {
     /// An example's code alone, for a code language model: the prompt is a lone `<bos>` and code
     /// longer than `window` tokens becomes consecutive windows of at most `window` tokens.
     pub fn code_windows(example: &Example, code_vocab: &Vocab, window: usize) -> Vec<Self> {
-        let code = code_vocab.encode(&example.code_tokens);
+        let code = code_vocab.encode_code(&example.code_tokens);
         code.chunks(window.max(1))
             .map(|chunk| Self {
                 prompt: vec![BOS_ID],
@@ -199,6 +199,7 @@ mod tests {
             code_tokens: vec!["x".into(); 7],
             slots: Slots::default(),
             retrieved: Vec::new(),
+            tests: Vec::new(),
         };
         let windows = EncodedExample::code_windows(&example, &vocab, 3);
         assert_eq!(windows.iter().map(|w| w.code.len()).collect::<Vec<_>>(), [3, 3, 1]);

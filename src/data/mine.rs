@@ -78,13 +78,14 @@ fn mine_definition(tokens: &[PyToken], start: usize) -> Option<MinedPair> {
 }
 
 /// The docstring's first sentence on one line: up to the first blank line, or the first `.`
-/// followed by a space or the end; `None` when too short or too long to be an intent.
-fn first_sentence(docstring: &str) -> Option<String> {
+/// followed by a space or the end (a closing `:` goes too); `None` when too short or too long
+/// to be an intent.
+pub(super) fn first_sentence(docstring: &str) -> Option<String> {
     let paragraph = docstring.trim().split("\n\n").next().unwrap_or_default();
     let flat = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
     let sentence = match flat.find(". ") {
         Some(end) => &flat[..end],
-        None => flat.trim_end_matches('.'),
+        None => flat.trim_end_matches(['.', ':']),
     };
     let length = sentence.chars().count();
     (MIN_INTENT_CHARS..=MAX_INTENT_CHARS).contains(&length).then(|| sentence.to_string())

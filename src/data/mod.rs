@@ -3,10 +3,14 @@
 
 pub mod batch;
 pub mod english_python;
+mod functions;
 pub mod mine;
 pub mod prepare;
 pub mod sources;
+pub mod thealgorithms;
+pub mod thirty_seconds;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,23 +18,43 @@ use serde::{Deserialize, Serialize};
 /// A prompt and its program as a source gives them, before cleaning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawPair {
-    /// Unique within its file: `q<question_id>#<n>` for CoNaLa, `line <n>` for text files.
+    /// Unique within its file: `q<question_id>#<n>` for CoNaLa, `line <n>` for text files; for a
+    /// folder source, the member's path (`maths/gcd.py#gcd`, `snippets/add_days.md`).
     pub id: String,
-    /// Pairs of one group never straddle splits (CoNaLa's `question_id`).
+    /// Pairs of one group never straddle splits (CoNaLa's `question_id`, a folder's file).
     pub group: String,
     pub prompt: String,
     pub code: String,
+    /// Python statements that test `code` when run after it, in order: setup (imports,
+    /// assignments) and `assert CALL == LITERAL` checks ([`count_asserts`]). Empty for sources
+    /// without tests.
+    pub tests: Vec<String>,
 }
 
-/// What reading one file gave.
+/// How many checks a pair's tests hold: their `assert` statements (the rest is setup).
+pub fn count_asserts(tests: &[String]) -> usize {
+    tests.iter().filter(|t| t.starts_with("assert ")).count()
+}
+
+/// One file of a folder source: its path inside the folder (`/`-separated) and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub path: String,
+    pub text: String,
+}
+
+/// What reading one file (or a folder source's files) gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadOutcome {
     pub pairs: Vec<RawPair>,
-    /// Records seen, malformed ones included.
+    /// Records seen, malformed ones included (a folder source's records are its files).
     pub read: usize,
     pub malformed: usize,
     /// The first few malformed records, described for the user.
     pub problems: Vec<String>,
+    /// What a reader left out on purpose though it was well-formed, counted by reason
+    /// (a function that needs the rest of its file, a doctest that raises).
+    pub skipped: BTreeMap<&'static str, usize>,
 }
 
 /// How many malformed records a report describes one by one.
@@ -42,6 +66,10 @@ impl ReadOutcome {
         if self.problems.len() < PROBLEMS_SHOWN {
             self.problems.push(what);
         }
+    }
+
+    fn skip(&mut self, reason: &'static str) {
+        *self.skipped.entry(reason).or_default() += 1;
     }
 }
 
@@ -64,6 +92,13 @@ pub enum SourceKind {
     Django,
     /// Sanitized MBPP's problems outside its test ids (`mbpp-sanitized.json`).
     Mbpp,
+    // Folder sources: each reads the files of one folder ([`SourceKind::member_files`]).
+    /// TheAlgorithms/Python (the folder `thealgorithms-python/`): documented top-level
+    /// functions, their doctests as tests.
+    TheAlgorithms,
+    /// 30-seconds-of-python (the folder `30-seconds-of-python/`, its `snippets/*.md`): one
+    /// function a snippet, its example calls as tests.
+    ThirtySeconds,
 }
 
 impl SourceKind {
@@ -79,6 +114,25 @@ impl SourceKind {
             n if n.starts_with("goldmine_") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
             n if n.starts_with("mined-") && n.ends_with(".jsonl") => Some(Self::ApiDocs),
             n if n.starts_with("english_python_data") && n.ends_with(".txt") => Some(Self::EnglishPython),
+            _ => None,
+        }
+    }
+
+    /// Which kind a folder in the data folder is, by its name; `None` for folders we do not read.
+    pub fn of_folder(name: &str) -> Option<Self> {
+        match name {
+            "thealgorithms-python" => Some(Self::TheAlgorithms),
+            "30-seconds-of-python" => Some(Self::ThirtySeconds),
+            _ => None,
+        }
+    }
+
+    /// For a folder kind, the files it reads: those under this subfolder (`""`: all of the
+    /// folder, subfolders included) whose names end so.
+    pub fn member_files(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::TheAlgorithms => Some(("", ".py")),
+            Self::ThirtySeconds => Some(("snippets", ".md")),
             _ => None,
         }
     }
@@ -99,6 +153,24 @@ impl SourceKind {
             Self::ApiDocs | Self::ConalaMined => sources::read_jsonl(text),
             Self::Django => sources::read_django(text, companion.unwrap_or_default()),
             Self::Mbpp => sources::read_mbpp(text),
+            Self::TheAlgorithms | Self::ThirtySeconds => {
+                let mut outcome = ReadOutcome { read: 1, ..Default::default() };
+                outcome.malformed(format!("{self:?} is a folder source: its files are read one by one"));
+                outcome
+            }
+        }
+    }
+
+    /// Reads the files of a folder source of this kind ([`SourceKind::member_files`]).
+    pub fn read_folder(self, members: &[Member]) -> ReadOutcome {
+        match self {
+            Self::TheAlgorithms => thealgorithms::read(members),
+            Self::ThirtySeconds => thirty_seconds::read(members),
+            _ => {
+                let mut outcome = ReadOutcome { read: 1, ..Default::default() };
+                outcome.malformed(format!("{self:?} is a file source, not a folder"));
+                outcome
+            }
         }
     }
 }
@@ -113,6 +185,10 @@ pub fn redistribution_licence(name: &str) -> Option<&'static str> {
         n if n.starts_with("goldmine_") => Some("Apache-2.0 (neulab/external-knowledge-codegen)"),
         "django-all.anno" => Some("MIT (odashi/ase15-django-dataset)"),
         "mbpp-sanitized.json" => Some("CC BY 4.0 (Google Research, MBPP)"),
+        "thealgorithms-python" => {
+            Some("MIT (TheAlgorithms/Python; Copyright (c) 2016-2022 TheAlgorithms and contributors)")
+        }
+        "30-seconds-of-python" => Some("CC0 1.0 (30-seconds/30-seconds-of-python)"),
         _ => None,
     }
 }
@@ -140,5 +216,9 @@ mod tests {
         assert_eq!(SourceKind::Django.companion("django-all.anno").as_deref(), Some("django-all.code"));
         assert_eq!(redistribution_licence("english_python_data.txt"), None);
         assert!(redistribution_licence("django-all.anno").unwrap().starts_with("MIT"));
+        assert_eq!(SourceKind::of_folder("thealgorithms-python"), Some(SourceKind::TheAlgorithms));
+        assert_eq!(SourceKind::ThirtySeconds.member_files(), Some(("snippets", ".md")));
+        assert_eq!(SourceKind::of_file("thealgorithms-python"), None);
+        assert!(redistribution_licence("30-seconds-of-python").unwrap().starts_with("CC0"));
     }
 }

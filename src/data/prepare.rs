@@ -4,16 +4,22 @@
 //! - test: CoNaLa test, every record kept (its `snippet` is the BLEU reference even where our
 //!   tokenizer rejects it; such records have no code tokens).
 //! - dev: 10 % of CoNaLa train by `question_id` group, and 10 % of the English–Python pairs.
-//! - train: the rest of CoNaLa train and English–Python, Django, and MBPP outside its test ids.
+//! - functions: the functional check. Whole files of TheAlgorithms and whole snippets of
+//!   30-seconds (`functions_fraction` of the pairs of those that have a tested pair, drawn with
+//!   the seed); of their pairs only those with a test ([`Example::tests`]); the others are
+//!   dropped.
+//! - train: the rest of CoNaLa train and English–Python, Django, MBPP outside its test ids, and
+//!   the rest of TheAlgorithms and 30-seconds.
 //! - pretrain: API-docs and mined pairs, for whole-model pretraining or mixed training.
 //!
 //! With `neighbours > 0`, the train and pretrain pairs of sources whose licence allows
 //! redistribution form a retrieval index, and every example gets its nearest indexed pairs
-//! (never itself or a pair of its own group, e.g. the same CoNaLa question).
+//! (never itself or a pair of its own group, e.g. the same CoNaLa question). A folder source's
+//! entries are attributed to their file (`thealgorithms-python/maths/gcd.py`).
 //!
 //! Within a kind of source, pairs equal up to whitespace and comments (same lower-cased prompt,
-//! same code tokens) are kept once; a train, pretrain or dev pair equal to a pair of a split
-//! held out before it (test, then dev) is dropped.
+//! same code tokens) are kept once; a pair equal to a pair of a split held out before it (test,
+//! then dev, then functions) is dropped.
 //! Vocabularies count train and pretrain only.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,7 +29,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{RawPair, SourceKind};
+use super::{Member, RawPair, SourceKind, count_asserts};
 use crate::retrieve::{Index, IndexSource, NewEntry};
 use crate::text::{code, prompt, prompt::Slots, vocab::Vocab};
 
@@ -34,10 +40,12 @@ pub enum Split {
     Dev,
     Test,
     Pretrain,
+    /// Held-out functions with tests: scored by running them, never trained on nor indexed.
+    Functions,
 }
 
 impl Split {
-    pub const ALL: [Split; 4] = [Split::Train, Split::Dev, Split::Test, Split::Pretrain];
+    pub const ALL: [Split; 5] = [Split::Train, Split::Dev, Split::Test, Split::Pretrain, Split::Functions];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,7 +53,13 @@ impl Split {
             Split::Dev => "dev",
             Split::Test => "test",
             Split::Pretrain => "pretrain",
+            Split::Functions => "functions",
         }
+    }
+
+    /// Splits that are scored, never trained on: their pairs drop equal pairs of later splits.
+    fn is_held_out(self) -> bool {
+        matches!(self, Split::Test | Split::Dev | Split::Functions)
     }
 }
 
@@ -54,6 +68,10 @@ pub struct PrepareConfig {
     pub seed: u64,
     /// Share of CoNaLa train (by question) and of English–Python that goes to dev.
     pub dev_fraction: f64,
+    /// Share of the pairs of TheAlgorithms' files and 30-seconds' snippets (of those with a
+    /// tested pair, whole files drawn with the seed) that goes to the functions split.
+    #[serde(default = "default_functions_fraction")]
+    pub functions_fraction: f64,
     /// Tokens seen fewer times in train and pretrain become `<unk>`.
     pub min_freq: usize,
     /// Largest size of each vocabulary, specials and slots included: the train split's tokens are
@@ -69,6 +87,16 @@ pub struct PrepareConfig {
     /// Most code tokens of the neighbours, joined, that a model reads.
     #[serde(default)]
     pub max_example_len: usize,
+    /// With `Some(n)`, the code vocabulary spells names, numbers and strings with subword pieces
+    /// learned from train and pretrain ([`crate::text::pieces`]), at most `n` of its places for
+    /// string pieces; `max_vocab` (default 8,000) caps it as a whole.
+    #[serde(default)]
+    pub string_pieces: Option<usize>,
+}
+
+/// A quarter: about 200 tested functions of some 840, enough to tell pass rates apart.
+fn default_functions_fraction() -> f64 {
+    0.25
 }
 
 impl Default for PrepareConfig {
@@ -76,22 +104,37 @@ impl Default for PrepareConfig {
         Self {
             seed: 42,
             dev_fraction: 0.1,
+            functions_fraction: default_functions_fraction(),
             min_freq: 2,
             max_vocab: None,
             slots: true,
             neighbours: 0,
             max_example_len: 0,
+            string_pieces: None,
         }
     }
 }
 
-/// A data file's name, kind and contents.
+/// A data file's name, kind and contents, or a data folder's ([`SourceKind::of_folder`]).
 pub struct SourceFile {
     pub name: String,
     pub kind: SourceKind,
+    /// A file's text; empty for a folder.
     pub text: String,
     /// The text of the second file its kind reads ([`SourceKind::companion`]).
     pub companion: Option<String>,
+    /// A folder's files ([`SourceKind::member_files`]); empty for a file.
+    pub members: Vec<Member>,
+}
+
+impl SourceFile {
+    fn read(&self) -> super::ReadOutcome {
+        if self.kind.member_files().is_some() {
+            self.kind.read_folder(&self.members)
+        } else {
+            self.kind.read(&self.text, self.companion.as_deref())
+        }
+    }
 }
 
 /// One prepared pair, as written to `<split>.jsonl`.
@@ -110,6 +153,9 @@ pub struct Example {
     /// Entries of the retrieval index nearest to this prompt, nearest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retrieved: Vec<usize>,
+    /// Python statements that test `snippet` when run after it ([`RawPair::tests`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<String>,
 }
 
 impl Example {
@@ -128,9 +174,16 @@ pub struct SourceReport {
     /// Code that Python's tokenizer would reject.
     pub rejected: usize,
     pub duplicates: usize,
-    /// Pairs dropped for equalling a test pair, or (outside dev) a dev pair.
+    /// Pairs dropped for equalling a pair of a split held out before theirs (test, dev, functions).
     pub overlapping: usize,
     pub kept: BTreeMap<Split, usize>,
+    /// Asserts of the kept pairs' tests, per split.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tests: BTreeMap<Split, usize>,
+    /// Records left out on purpose, by reason: the reader's ([`super::ReadOutcome::skipped`]),
+    /// and untested pairs of held-out files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, usize>,
     /// The first few malformed or rejected records, described.
     pub problems: Vec<String>,
 }
@@ -162,7 +215,11 @@ impl Lengths {
 pub struct SplitReport {
     pub examples: usize,
     pub prompt_lengths: Lengths,
+    /// In the code vocabulary's ids (pieces, with a piece vocabulary): what the model reads.
     pub code_lengths: Lengths,
+    /// Share of the code's ids that are `<unk>`.
+    #[serde(default)]
+    pub code_unknown: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -221,11 +278,25 @@ impl Candidate {
             code_tokens,
             slots: self.prompt.slots,
             retrieved: Vec::new(),
+            tests: self.raw.tests,
         }
     }
 }
 
+/// The reason counted for a held-out file's pairs that have no test.
+const UNTESTED_HELD_OUT: &str = "untested pairs of files held out for the functions split";
+
 pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
+    prepare_with(files, config, None)
+}
+
+/// [`prepare`], with the (prompt, code) vocabularies of an earlier preparation instead of new
+/// ones when given: a run continued on data that has grown since keeps the ids its weights know.
+pub fn prepare_with(
+    files: &[SourceFile],
+    config: &PrepareConfig,
+    vocabularies: Option<(Vocab, Vocab)>,
+) -> Prepared {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut reports: Vec<SourceReport> = files
         .iter()
@@ -233,11 +304,12 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
         .collect();
     let mut by_kind: BTreeMap<SourceKind, Vec<Candidate>> = BTreeMap::new();
     for (file, source) in files.iter().enumerate() {
-        let outcome = source.kind.read(&source.text, source.companion.as_deref());
+        let outcome = source.read();
         let report = &mut reports[file];
         report.read = outcome.read;
         report.malformed = outcome.malformed;
         report.problems = outcome.problems;
+        report.skipped = outcome.skipped.into_iter().map(|(reason, n)| (reason.to_string(), n)).collect();
         let keep_untokenized = source.kind == SourceKind::ConalaTest;
         for raw in outcome.pairs {
             let code_tokens = match code::tokenize(&raw.code) {
@@ -284,12 +356,23 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
             SourceKind::Django | SourceKind::Mbpp => {
                 assigned.entry(Split::Train).or_default().extend(candidates)
             }
+            SourceKind::TheAlgorithms | SourceKind::ThirtySeconds => {
+                // Draws of its own: the held-out files stay the same whatever else is read.
+                let mut own_rng = ChaCha8Rng::seed_from_u64(config.seed);
+                let (functions, train) = split_functions(candidates, config.functions_fraction, &mut own_rng);
+                for c in functions.iter().filter(|c| c.raw.tests.is_empty()) {
+                    *reports[c.file].skipped.entry(UNTESTED_HELD_OUT.into()).or_default() += 1;
+                }
+                let tested = functions.into_iter().filter(|c| !c.raw.tests.is_empty());
+                assigned.entry(Split::Functions).or_default().extend(tested);
+                assigned.entry(Split::Train).or_default().extend(train);
+            }
         }
     }
 
-    // Test wins over dev, and both over train and pretrain.
+    // Test wins over dev, dev over functions, and all three over train and pretrain.
     let mut held_out: HashSet<(String, Vec<String>)> = HashSet::new();
-    for split in [Split::Test, Split::Dev, Split::Train, Split::Pretrain] {
+    for split in [Split::Test, Split::Dev, Split::Functions, Split::Train, Split::Pretrain] {
         let Some(candidates) = assigned.get_mut(&split) else { continue };
         if split != Split::Test {
             candidates.retain(|c| {
@@ -300,7 +383,7 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
                 !overlaps
             });
         }
-        if matches!(split, Split::Test | Split::Dev) {
+        if split.is_held_out() {
             held_out.extend(candidates.iter().filter(|c| !c.code_tokens.is_empty()).map(Candidate::key));
         }
     }
@@ -309,7 +392,12 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
     for split in Split::ALL {
         let candidates = assigned.remove(&split).unwrap_or_default();
         for c in &candidates {
-            *reports[c.file].kept.entry(split).or_default() += 1;
+            let report = &mut reports[c.file];
+            *report.kept.entry(split).or_default() += 1;
+            let tests = count_asserts(&c.raw.tests);
+            if tests > 0 {
+                *report.tests.entry(split).or_default() += tests;
+            }
         }
         splits.insert(split, candidates.into_iter().map(|c| c.into_example(files)).collect());
     }
@@ -326,15 +414,34 @@ pub fn prepare(files: &[SourceFile], config: &PrepareConfig) -> Prepared {
             None => vocab,
         }
     };
-    let prompt_vocab = vocab(&|e| &e.prompt_tokens);
-    let code_vocab = vocab(&|e| &e.code_tokens);
+    let learned = || {
+        let code_vocab = match config.string_pieces {
+            #[cfg(not(target_arch = "wasm32"))]
+            Some(string_pieces) => {
+                use crate::text::pieces::{PieceBudget, learn};
+                // Pieces need a bound: without one, as many places as the shipped model has.
+                let max_vocab = config.max_vocab.unwrap_or(8000);
+                learn(
+                    training().map(|e| &e.code_tokens),
+                    &PieceBudget { max_vocab, string_pieces, min_freq: config.min_freq },
+                )
+            }
+            _ => vocab(&|e| &e.code_tokens),
+        };
+        (vocab(&|e| &e.prompt_tokens), code_vocab)
+    };
+    let (prompt_vocab, code_vocab) = vocabularies.unwrap_or_else(learned);
     let split_reports = splits
         .iter()
         .map(|(&split, examples)| {
+            let code: Vec<Vec<usize>> =
+                examples.iter().map(|e| code_vocab.encode_code(&e.code_tokens)).collect();
+            let unknown = code.iter().flatten().filter(|&&id| id == crate::text::vocab::UNK_ID).count();
             let report = SplitReport {
                 examples: examples.len(),
                 prompt_lengths: Lengths::of(examples.iter().map(|e| e.prompt_tokens.len()).collect()),
-                code_lengths: Lengths::of(examples.iter().map(|e| e.code_tokens.len()).collect()),
+                code_lengths: Lengths::of(code.iter().map(Vec::len).collect()),
+                code_unknown: unknown as f64 / code.iter().map(Vec::len).sum::<usize>().max(1) as f64,
             };
             (split, report)
         })
@@ -363,29 +470,36 @@ fn retrieve_neighbours(
     code_vocab: &Vocab,
     config: &PrepareConfig,
 ) -> (Index, RetrievalReport) {
-    let mut sources: Vec<String> = Vec::new();
+    // Per attribution (a file, or a folder source's file): its place in the index's sources.
+    let mut sources: HashMap<String, usize> = HashMap::new();
     let mut index_sources = Vec::new();
     let mut index = Index::new(Vec::new(), config.neighbours, config.max_example_len);
     // Per entry: the group of the example it holds.
     let mut groups: Vec<(String, String)> = Vec::new();
     let mut report = RetrievalReport::default();
+    // Only what trains is indexed: never a held-out split.
     for split in [Split::Train, Split::Pretrain] {
         for example in splits.get(&split).into_iter().flatten() {
             let Some(licence) = super::redistribution_licence(&example.source) else { continue };
-            let source = match sources.iter().position(|s| *s == example.source) {
-                Some(at) => at,
-                None => {
-                    sources.push(example.source.clone());
-                    index_sources.push(IndexSource { name: example.source.clone(), licence: licence.into() });
-                    sources.len() - 1
-                }
+            let (file, group) = example.group();
+            let name = match SourceKind::of_folder(file) {
+                Some(_) => format!("{file}/{group}"),
+                None => file.to_string(),
             };
+            let source = *sources.entry(name.clone()).or_insert_with(|| {
+                index_sources.push(IndexSource { name, licence: licence.into() });
+                index_sources.len() - 1
+            });
             index.push(NewEntry {
                 source,
                 prompt: &example.prompt,
                 code: &example.snippet,
                 prompt_tokens: &example.prompt_tokens,
-                code_ids: code_vocab.encode(&example.code_tokens).into_iter().map(|id| id as u32).collect(),
+                code_ids: code_vocab
+                    .encode_code(&example.code_tokens)
+                    .into_iter()
+                    .map(|id| id as u32)
+                    .collect(),
             });
             let (file, group) = example.group();
             groups.push((file.to_string(), group.to_string()));
@@ -395,12 +509,15 @@ fn retrieve_neighbours(
     index.sources = index_sources;
     report.entries = index.len();
     report.near_identical = [(Split::Dev, 0), (Split::Test, 0)].into();
+    if splits.get(&Split::Functions).is_some_and(|f| !f.is_empty()) {
+        report.near_identical.insert(Split::Functions, 0);
+    }
     for (&split, examples) in splits.iter_mut() {
         for example in examples.iter_mut() {
             let (file, group) = example.group();
             let own = |entry: usize| groups[entry].0 == file && groups[entry].1 == group;
             let hits = index.search(&example.prompt_tokens, config.neighbours, own);
-            if matches!(split, Split::Dev | Split::Test)
+            if split.is_held_out()
                 && hits.first().is_some_and(|hit| index.same_words(hit.entry, &example.prompt_tokens))
             {
                 *report.near_identical.entry(split).or_default() += 1;
@@ -424,6 +541,22 @@ fn drop_duplicates(candidates: Vec<Candidate>, reports: &mut [SourceReport]) -> 
             first
         })
         .collect()
+}
+
+/// The functions split's side and train's: whole groups (files) drawn by [`split_by_group`] from
+/// those with a tested pair, `fraction` of their pairs; groups without one all train.
+fn split_functions(
+    candidates: Vec<Candidate>,
+    fraction: f64,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<Candidate>, Vec<Candidate>) {
+    let tested: HashSet<String> =
+        candidates.iter().filter(|c| !c.raw.tests.is_empty()).map(|c| c.raw.group.clone()).collect();
+    let (eligible, untested): (Vec<Candidate>, Vec<Candidate>) =
+        candidates.into_iter().partition(|c| tested.contains(&c.raw.group));
+    let (held_out, mut rest) = split_by_group(eligible, fraction, rng);
+    rest.extend(untested);
+    (held_out, rest)
 }
 
 /// Shuffles the groups and moves whole groups to the held-out side until it holds `fraction`
@@ -474,10 +607,10 @@ mod tests {
     fn files() -> Vec<SourceFile> {
         let ep = "# write a program to print one\nprint(1)\n\n# write a program to print one\nprint( 1 )  # same\n\n# write a program to print two\nprint(2\n";
         vec![
-            SourceFile { name: "conala-train.json".into(), kind: SourceKind::ConalaTrain, text: conala(40, "train", |i| i / 2), companion: None },
-            SourceFile { name: "conala-test.json".into(), kind: SourceKind::ConalaTest, text: conala(5, "test", |i| 1000 + i), companion: None },
-            SourceFile { name: "english_python_data.txt".into(), kind: SourceKind::EnglishPython, text: ep.into(), companion: None },
-            SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text: "{\"intent\": \"Test  3\", \"snippet\": \"test( 3 )\"}\n{\"intent\": \"x\", \"snippet\": \"y\"}\n".into(), companion: None },
+            SourceFile { name: "conala-train.json".into(), kind: SourceKind::ConalaTrain, text: conala(40, "train", |i| i / 2), companion: None, members: Vec::new() },
+            SourceFile { name: "conala-test.json".into(), kind: SourceKind::ConalaTest, text: conala(5, "test", |i| 1000 + i), companion: None, members: Vec::new() },
+            SourceFile { name: "english_python_data.txt".into(), kind: SourceKind::EnglishPython, text: ep.into(), companion: None, members: Vec::new() },
+            SourceFile { name: "python-docs.jsonl".into(), kind: SourceKind::ApiDocs, text: "{\"intent\": \"Test  3\", \"snippet\": \"test( 3 )\"}\n{\"intent\": \"x\", \"snippet\": \"y\"}\n".into(), companion: None, members: Vec::new() },
         ]
     }
 
@@ -533,6 +666,81 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A TheAlgorithms folder of `n` files, each with one tested function and one untested.
+    fn algorithms(n: usize) -> SourceFile {
+        let members = (0..n)
+            .map(|i| Member {
+                path: format!("maths/f{i}.py"),
+                text: format!(
+                    "def add_{i}(x):\n    \"\"\"Add {i} to a number x.\n\n    >>> add_{i}(1)\n    {}\n    \"\"\"\n    return x + {i}\n\n\
+                     def twice_{i}(x):\n    \"\"\"Double the number {i} times.\"\"\"\n    return x * 2\n",
+                    i + 1
+                ),
+            })
+            .collect();
+        SourceFile {
+            name: "thealgorithms-python".into(),
+            kind: SourceKind::TheAlgorithms,
+            text: String::new(),
+            companion: None,
+            members,
+        }
+    }
+
+    /// Whole files go to the functions split, only their tested pairs; nothing of them trains
+    /// or is indexed, and the rest of the folder trains, indexed under each file's path.
+    #[test]
+    fn held_out_functions_never_train_nor_reach_the_index() {
+        let mut files = files();
+        files.push(algorithms(40));
+        let config = PrepareConfig {
+            neighbours: 2,
+            max_example_len: 16,
+            functions_fraction: 0.15,
+            ..Default::default()
+        };
+        let prepared = prepare(&files, &config);
+        let functions = &prepared.splits[&Split::Functions];
+        let report = &prepared.report.sources[4];
+        assert_eq!(report.read, 40);
+        assert_eq!(functions.len(), 6, "15 % of 80 pairs, in whole files of two");
+        assert_eq!(report.skipped[UNTESTED_HELD_OUT], 6);
+        assert_eq!((report.kept[&Split::Functions], report.kept[&Split::Train]), (6, 68));
+        assert_eq!((report.tests[&Split::Functions], report.tests[&Split::Train]), (6, 34));
+        assert!(functions.iter().all(|e| e.tests.len() == 1 && e.tests[0].starts_with("assert add_")));
+        let held_out_files: HashSet<&str> = functions.iter().map(|e| e.group().1).collect();
+        assert_eq!(held_out_files.len(), 6);
+        let alone = prepare(&[algorithms(40)], &config);
+        let ids = |examples: &[Example]| examples.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&alone.splits[&Split::Functions]), ids(functions), "other sources change nothing");
+        let trained = [Split::Train, Split::Pretrain].into_iter().flat_map(|s| &prepared.splits[&s]);
+        assert!(trained.clone().all(|e| !held_out_files.contains(e.group().1)));
+        let index = prepared.index.as_ref().unwrap();
+        let indexed: Vec<&str> = (0..index.len()).map(|i| index.entry(i).prompt.as_str()).collect();
+        assert!(functions.iter().all(|e| !indexed.contains(&e.prompt.as_str())));
+        let names: HashSet<&str> = index.sources.iter().map(|s| s.name.as_str()).collect();
+        assert!(
+            names.contains("thealgorithms-python/maths/f0.py")
+                || names.contains("thealgorithms-python/maths/f1.py")
+        );
+        assert!(index.sources.iter().all(|s| !held_out_files.iter().any(|f| s.name.ends_with(f))));
+        let mut from_files = index.sources.iter().filter(|s| s.name.starts_with("thealgorithms")).peekable();
+        assert!(from_files.peek().is_some() && from_files.all(|s| s.licence.starts_with("MIT")));
+        // A train pair equal to a held-out one is dropped, as for dev and test.
+        let copy = functions[0].clone();
+        files.push(SourceFile {
+            name: "mbpp-sanitized.json".into(),
+            kind: SourceKind::Mbpp,
+            text: serde_json::json!([{"task_id": 900, "prompt": copy.prompt, "code": copy.snippet}])
+                .to_string(),
+            companion: None,
+            members: Vec::new(),
+        });
+        let prepared = prepare(&files, &config);
+        assert_eq!(prepared.report.sources[5].overlapping, 1);
+        assert!(prepared.splits[&Split::Train].iter().all(|e| e.snippet != copy.snippet));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::text::code::{self, DEDENT, INDENT, NEWLINE};
 use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab};
+use crate::text::{pieces, python};
 
 /// Closing quotes; a string's quote is an index into this.
 const QUOTES: [&str; 4] = ["'", "\"", "'''", "\"\"\""];
@@ -125,9 +126,14 @@ fn kind_of(token: &str) -> Kind {
 #[derive(Debug)]
 pub(crate) struct TokenClasses {
     kinds: Vec<Kind>,
-    /// Per id, whether the token is one character and so may be part of a string body (specials,
-    /// layout, slots, longer names and operators never are).
+    /// Per id, whether the token may be part of a string body: one character, or with a piece
+    /// vocabulary a string piece (specials, layout, slots and continuations never are).
     body: Vec<bool>,
+    /// Per id, whether continuation pieces may extend it (a name that is no keyword, a number),
+    /// and the ids of the continuation pieces (none without a piece vocabulary).
+    starts_word: Vec<bool>,
+    continuations: Vec<usize>,
+    continues: Vec<bool>,
     /// Per id, whether it is an operand ([`is_operand`]).
     operand: Vec<bool>,
     /// Ids of [`WANTS_OPERAND`] and of [`NO_OPERAND`].
@@ -161,7 +167,17 @@ impl TokenClasses {
             Kind::Close(b) => Some((id, b)),
             _ => None,
         });
-        let string_only = ["?", "$", "`", "!", "\\"].into_iter().filter_map(known).collect();
+        let pieces = vocab.has_pieces();
+        // With pieces, also the string pieces that are no token of Python's own (` number`, `: `).
+        let string_only = ["?", "$", "`", "!", "\\"]
+            .into_iter()
+            .filter_map(known)
+            .chain((0..vocab.len()).filter(|&id| {
+                let token = vocab.token(id);
+                pieces && pieces::is_string_piece(token) && !stands_alone(token)
+            }))
+            .collect();
+        let continues: Vec<bool> = tokens.clone().map(|t| pieces && pieces::is_continuation(t)).collect();
         let string_openers = (0..kinds.len()).filter(|&id| matches!(kinds[id], Kind::StringOpen(_)));
         Self {
             string_only,
@@ -174,7 +190,13 @@ impl TokenClasses {
             lambda: known("lambda"),
             closers: closers.collect(),
             kinds,
-            body: tokens.map(|t| t.chars().count() == 1).collect(),
+            body: tokens
+                .clone()
+                .map(|t| t.chars().count() == 1 || (pieces && pieces::is_string_piece(t)))
+                .collect(),
+            starts_word: tokens.map(|t| pieces && pieces::starts_word(t)).collect(),
+            continuations: (0..continues.len()).filter(|&id| continues[id]).collect(),
+            continues,
             quotes: QUOTES.map(known),
             newline: known(NEWLINE),
             indent: known(INDENT),
@@ -182,6 +204,11 @@ impl TokenClasses {
             backslash: known("\\"),
         }
     }
+}
+
+/// Whether Python's lexer reads `token` as exactly that one token (a name, number or operator).
+fn stands_alone(token: &str) -> bool {
+    python::lex(token).is_ok_and(|lexed| lexed.first().is_some_and(|t| t.text == token) && lexed.len() <= 2)
 }
 
 /// Where a generated code-token sequence stands; `Copy`, so each beam hypothesis keeps its own.
@@ -202,6 +229,9 @@ pub(crate) struct PyState {
     block_opened: bool,
     /// What the last token outside strings leaves for the next.
     operand: Operand,
+    /// The last token outside strings starts a name or number, or continues one: a continuation
+    /// piece may follow.
+    joinable: bool,
     /// The line is a compound statement's header that has not had its `:` yet.
     header: bool,
 }
@@ -213,6 +243,7 @@ impl PyState {
             // As `code::string_end` reads a body: the quote closes unless escaped.
             if !escaped && classes.quotes[usize::from(quote)] == Some(id) {
                 self.string = None;
+                self.joinable = false;
                 self.last = Kind::Other;
                 self.operand = Operand::String;
             } else {
@@ -221,7 +252,12 @@ impl PyState {
             }
             return;
         }
+        if classes.continues.get(id).copied().unwrap_or(false) {
+            // It extends the word before it, which stays what the state describes.
+            return;
+        }
         let kind = classes.kinds.get(id).copied().unwrap_or(Kind::Special);
+        self.joinable = classes.starts_word.get(id).copied().unwrap_or(false);
         match kind {
             Kind::Special => return,
             Kind::Indent => self.indent_depth = self.indent_depth.saturating_add(1),
@@ -301,8 +337,13 @@ impl PyState {
         ];
         let closers = classes.closers.iter().map(|&(id, b)| (Some(id), closer_ok(b)));
         let string_only = classes.string_only.iter().map(|&id| (Some(id), false));
-        for id in
-            rules.into_iter().chain(closers).chain(string_only).filter_map(|(id, ok)| id.filter(|_| !ok))
+        let continuations = classes.continuations.iter().map(|&id| (Some(id), self.joinable));
+        for id in rules
+            .into_iter()
+            .chain(closers)
+            .chain(string_only)
+            .chain(continuations)
+            .filter_map(|(id, ok)| id.filter(|_| !ok))
         {
             if let Some(s) = scores.get_mut(id) {
                 *s = f32::NEG_INFINITY;
@@ -419,6 +460,33 @@ mod tests {
             assert!(!g.allows(&["x", "="], token), "{token} outside a string");
             assert!(g.allows(&["x", "=", "'"], token), "{token} inside a string");
         }
+    }
+
+    /// With a piece vocabulary: continuations only after a name or number that is no keyword,
+    /// string pieces inside strings, and those no Python token only there.
+    #[test]
+    fn pieces_go_where_they_spell_something() {
+        let tokens =
+            ["print", "x", "for", "1", "(", ")", "'", "=", NEWLINE, "##_str", "##ing", " a", "Enter", "=="];
+        let specials = SPECIALS.iter().copied().chain(tokens).map(String::from);
+        let vocab = Vocab::from_pieces(specials.collect());
+        let g = Grammar { classes: TokenClasses::new(&vocab), vocab };
+        assert!(
+            g.allows(&["x"], "##_str") && g.allows(&["x", "##_str"], "##ing") && g.allows(&["1"], "##ing")
+        );
+        for before in [&["for"][..], &["("], &["x", "="], &["print", "(", "'"], &[]] {
+            assert!(!g.allows(before, "##ing"), "a continuation after {before:?}");
+        }
+        let spelled = ["x", "##_str", "##ing"];
+        assert!(g.allows(&spelled, "=") && !g.allows(&spelled, "x"), "a spelled name is one operand");
+        let string = ["print", "(", "'"];
+        for piece in [" a", "Enter", "=="] {
+            assert!(g.allows(&string, piece), "{piece} inside a string");
+        }
+        assert!(!g.allows(&["x", "="], " a") && g.allows(&["x", "="], "Enter"), "` a` is no Python token");
+        assert!(g.allows(&["x"], "=="));
+        // Without pieces, longer tokens stay out of strings as before.
+        assert!(!Grammar::small().allows(&["print", "(", "'"], "print"));
     }
 
     #[test]

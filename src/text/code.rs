@@ -2,8 +2,10 @@
 //! are their text; a string literal is an opening token (prefix and quote, `f'`), one token per
 //! character, and a closing token (the quote) — this keeps the vocabulary small; layout is
 //! `<newline>`, `<indent>` and `<dedent>`. A final newline and the dedents that close the last
-//! blocks are implied by the end of the sequence and left out.
+//! blocks are implied by the end of the sequence and left out. A piece vocabulary spells names,
+//! numbers and string bodies with longer pieces ([`super::pieces`]); [`to_python`] joins them.
 
+use super::pieces;
 use super::python::{self, PyToken, PyTokenKind};
 use crate::Result;
 
@@ -55,7 +57,8 @@ pub fn string_opening(token: &str) -> Option<(&str, &str)> {
     (known_prefix && known_quote).then_some((prefix, quote))
 }
 
-/// Code tokens to lexer tokens; string characters are gathered back into one literal.
+/// Code tokens to lexer tokens; string characters (or pieces) are gathered back into one literal,
+/// and continuation pieces (`##ing`) join the name or number before them.
 pub fn to_python<S: AsRef<str>>(tokens: &[S]) -> Vec<PyToken> {
     let mut out = Vec::with_capacity(tokens.len());
     let mut i = 0;
@@ -73,6 +76,18 @@ pub fn to_python<S: AsRef<str>>(tokens: &[S]) -> Vec<PyToken> {
                     let text = format!("{prefix}{quote}{body}{quote}");
                     let kind = PyTokenKind::String { prefix: prefix.into(), quote: quote.into(), body };
                     out.push(PyToken::new(kind, text, 0));
+                    continue;
+                }
+                if let Some(rest) =
+                    token.strip_prefix(pieces::CONTINUATION).filter(|_| pieces::is_continuation(token))
+                {
+                    match out.last_mut() {
+                        Some(last) if matches!(last.kind, PyTokenKind::Name | PyTokenKind::Number) => {
+                            last.text.push_str(rest);
+                        }
+                        // A stray continuation (the grammar never writes one) stands as a name.
+                        _ => out.push(PyToken::new(PyTokenKind::Name, rest, 0)),
+                    }
                     continue;
                 }
                 let first = token.chars().next().unwrap_or(' ');
@@ -149,6 +164,18 @@ mod tests {
     fn comments_and_docstrings_are_dropped() {
         let src = "def f(x):  # doc\n    '''Doc.'''\n    return x  # x\n";
         assert_eq!(detokenize(&tokenize(src).unwrap()), "def f(x):\n    return x\n");
+    }
+
+    #[test]
+    fn continuation_pieces_join_the_word_before_them() {
+        assert_eq!(detokenize(&["reverse", "##_str", "##ing", "(", "s", ")"]), "reverse_string(s)\n");
+        assert_eq!(detokenize(&["x", "=", "12", "##34", "##.5"]), "x = 1234.5\n");
+        assert_eq!(
+            detokenize(&["print", "(", "'", "a", "##b", "'", ")"]),
+            "print('a##b')\n",
+            "in a string: text"
+        );
+        assert_eq!(detokenize(&["##ing"]), "ing\n");
     }
 
     #[test]

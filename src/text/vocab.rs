@@ -1,6 +1,7 @@
 //! A vocabulary numbers tokens: the four special tokens first, then the slot tokens, then the
 //! training tokens seen at least `min_freq` times, most frequent first (ties by text, so the
-//! same data always gives the same ids). Saved as JSON: `{"tokens": [...]}` in id order.
+//! same data always gives the same ids). Saved as JSON: `{"tokens": [...]}` in id order, with
+//! `"pieces": true` for a code vocabulary of subword pieces ([`super::pieces`]).
 
 use std::collections::HashMap;
 
@@ -25,11 +26,16 @@ pub const UNK_ID: usize = 3;
 pub struct Vocab {
     tokens: Vec<String>,
     ids: HashMap<String, usize>,
+    /// Code is encoded as subword pieces ([`super::pieces`]) rather than one token a lexer token
+    /// and a character a string token.
+    pieces: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct VocabFile {
     tokens: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pieces: bool,
 }
 
 impl TryFrom<VocabFile> for Vocab {
@@ -43,13 +49,13 @@ impl TryFrom<VocabFile> for Vocab {
         if ids.len() != file.tokens.len() {
             return Err(Error::Vocab("a token appears twice".into()));
         }
-        Ok(Self { tokens: file.tokens, ids })
+        Ok(Self { tokens: file.tokens, ids, pieces: file.pieces })
     }
 }
 
 impl From<Vocab> for VocabFile {
     fn from(vocab: Vocab) -> Self {
-        Self { tokens: vocab.tokens }
+        Self { tokens: vocab.tokens, pieces: vocab.pieces }
     }
 }
 
@@ -67,7 +73,21 @@ impl Vocab {
         frequent.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         tokens.extend(frequent.into_iter().map(|(token, _)| token.clone()));
         let ids = tokens.iter().cloned().zip(0..).collect();
-        Self { tokens, ids }
+        Self { tokens, ids, pieces: false }
+    }
+
+    /// A piece vocabulary of these tokens (specials and slots first, as [`super::pieces::learn`]
+    /// makes them); a repeated token is kept once, where it first comes.
+    pub fn from_pieces(mut tokens: Vec<String>) -> Self {
+        let mut ids = HashMap::with_capacity(tokens.len());
+        tokens.retain(|token| {
+            let new = !ids.contains_key(token);
+            if new {
+                ids.insert(token.clone(), ids.len());
+            }
+            new
+        });
+        Self { tokens, ids, pieces: true }
     }
 
     /// At most `max` tokens, never fewer than the specials and slots, which always stay; then the
@@ -80,7 +100,7 @@ impl Vocab {
         tokens.truncate(max.saturating_sub(fixed));
         let tokens: Vec<String> = head.iter().cloned().chain(tokens).collect();
         let ids = tokens.iter().cloned().zip(0..).collect();
-        Self { tokens, ids }
+        Self { tokens, ids, pieces: self.pieces }
     }
 
     pub fn len(&self) -> usize {
@@ -91,8 +111,18 @@ impl Vocab {
         self.tokens.is_empty()
     }
 
+    /// Whether code is spelled with subword pieces ([`super::pieces`]).
+    pub fn has_pieces(&self) -> bool {
+        self.pieces
+    }
+
     pub fn id(&self, token: &str) -> usize {
-        self.ids.get(token).copied().unwrap_or(UNK_ID)
+        self.get(token).unwrap_or(UNK_ID)
+    }
+
+    /// The id of a token the vocabulary holds.
+    pub fn get(&self, token: &str) -> Option<usize> {
+        self.ids.get(token).copied()
     }
 
     pub fn token(&self, id: usize) -> &str {
@@ -101,6 +131,12 @@ impl Vocab {
 
     pub fn encode<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<usize> {
         tokens.iter().map(|t| self.id(t.as_ref())).collect()
+    }
+
+    /// Code tokens ([`super::code::tokenize`]'s) to ids: one a token, or with a piece vocabulary
+    /// the pieces that spell names, numbers and string bodies ([`super::pieces::encode`]).
+    pub fn encode_code<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<usize> {
+        if self.pieces { super::pieces::encode(self, tokens) } else { self.encode(tokens) }
     }
 
     pub fn decode(&self, ids: &[usize]) -> Vec<String> {
@@ -154,5 +190,8 @@ mod tests {
             Vocab::from_json("{\"tokens\": [\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"x\",\"x\"]}").is_err()
         );
         assert!(Vocab::from_json("not json").is_err());
+        let pieces = Vocab::from_pieces(v.tokens.iter().cloned().chain(["##x".to_string()]).collect());
+        assert!(pieces.to_json().contains("\"pieces\": true") && !v.to_json().contains("pieces"));
+        assert_eq!(Vocab::from_json(&pieces.to_json()).unwrap(), pieces);
     }
 }

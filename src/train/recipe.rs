@@ -382,6 +382,7 @@ mod tests {
             code_tokens: vec!["x".into(); code_len],
             slots: Slots::default(),
             retrieved: Vec::new(),
+            tests: Vec::new(),
         }
     }
 
