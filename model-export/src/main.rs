@@ -11,6 +11,7 @@ mod mine;
 mod model_file;
 mod prepare;
 mod prepared;
+mod retrieval;
 mod run_folder;
 mod sandbox;
 mod search_args;
@@ -46,6 +47,9 @@ enum Command {
     Generate(generate::Args),
     /// Measures training and generation speed of the default model on this machine.
     Bench(bench::Args),
+    /// Scores the retrieval index on prompts whose right example is known, or rebuilds a
+    /// bundle's index.
+    Retrieval(retrieval::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,5 +62,6 @@ fn main() -> anyhow::Result<()> {
         Command::Snapshot(args) => snapshot::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Retrieval(args) => retrieval::run(&args),
     }
 }

@@ -1,13 +1,18 @@
 //! The index as bytes (the prepared folder's `index.bin`, a bundle's index section):
-//! `NL2PYIDX`, then LEB128 unsigned integers and length-prefixed UTF-8 strings —
-//! neighbours, max_example_len, the sources (name, licence), the word table, then each entry
-//! (source, prompt, code, word ids, code ids). Reading checks every count and id against what
-//! is left and what exists, so a hostile file is refused, never trusted.
+//! `NL2PYID2` and the [`Matching`] as bit flags (format 2), or `NL2PYIDX` (format 1, whose words
+//! are those of [`Matching::LEGACY`], and which an index of that matching is still written as),
+//! then LEB128 unsigned integers and length-prefixed UTF-8 strings — neighbours,
+//! max_example_len, the sources (name, licence), the word table, then each entry (source,
+//! prompt, code, word ids, code ids). Reading checks every count and id against what is left and
+//! what exists, so a hostile file is refused, never trusted.
 
-use super::{Entry, Index, IndexSource};
+use super::{Entry, Index, IndexSource, Matching};
 use crate::{Error, Result};
 
+/// Format 1: every prompt word as it is.
 const MAGIC: &[u8; 8] = b"NL2PYIDX";
+/// Format 2: the matching follows.
+const MAGIC_2: &[u8; 8] = b"NL2PYID2";
 
 fn put(out: &mut Vec<u8>, mut n: u64) {
     loop {
@@ -33,7 +38,14 @@ fn put_ids(out: &mut Vec<u8>, ids: &[u32]) {
 
 impl Index {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
+        let mut out = match self.matching {
+            Matching::LEGACY => MAGIC.to_vec(),
+            matching => {
+                let mut out = MAGIC_2.to_vec();
+                put(&mut out, matching.to_bits());
+                out
+            }
+        };
         put(&mut out, self.neighbours as u64);
         put(&mut out, self.max_example_len as u64);
         put(&mut out, self.sources.len() as u64);
@@ -56,17 +68,23 @@ impl Index {
 
     /// Reads what [`Index::to_bytes`] wrote; code ids must be below `code_vocab`.
     pub fn from_bytes(bytes: &[u8], code_vocab: usize) -> Result<Index> {
-        if !bytes.starts_with(MAGIC) {
-            return Err(Error::Index("not a retrieval index (wrong magic bytes)".into()));
-        }
         let mut r = Reader { bytes, at: MAGIC.len() };
+        let matching = if bytes.starts_with(MAGIC) {
+            Matching::LEGACY
+        } else if bytes.starts_with(MAGIC_2) {
+            let bits = r.number()?;
+            Matching::from_bits(bits)
+                .ok_or_else(|| Error::Index(format!("matching flags {bits:#x}: written by a newer nl2py")))?
+        } else {
+            return Err(Error::Index("not a retrieval index (wrong magic bytes)".into()));
+        };
         let neighbours = r.count(64, "neighbours")?;
         let max_example_len = r.count(4096, "max_example_len")?;
         let sources = (0..r.count(usize::MAX, "sources")?)
             .map(|_| Ok(IndexSource { name: r.string()?, licence: r.string()? }))
             .collect::<Result<Vec<_>>>()?;
         let words = (0..r.count(usize::MAX, "words")?).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
-        let mut index = Index::new(sources, neighbours, max_example_len);
+        let mut index = Index::with_matching(sources, neighbours, max_example_len, matching);
         index.word_ids = words.iter().cloned().zip(0..).collect();
         if index.word_ids.len() != words.len() {
             return Err(Error::Index("a word appears twice in the word table".into()));
@@ -82,7 +100,7 @@ impl Index {
             let code = r.string()?;
             let words = r.ids(index.words.len(), "word")?;
             let code_ids = r.ids(code_vocab, "code")?;
-            index.add(Entry { source, prompt, code, words, code_ids });
+            index.add(Entry { source, prompt, code, words, code_ids, definition: false });
         }
         if r.at != bytes.len() {
             return Err(Error::Index(format!("{} bytes after the last entry", bytes.len() - r.at)));
@@ -172,6 +190,22 @@ mod tests {
         assert_eq!(back, index);
         let query = prompt::tokenize("reverse string").tokens;
         assert_eq!(back.search(&query, 1, |_| false), index.search(&query, 1, |_| false));
+    }
+
+    #[test]
+    fn the_matching_round_trips_and_format_1_still_reads() {
+        let task = sample();
+        assert!(task.to_bytes().starts_with(MAGIC_2));
+        let legacy = task.reindexed(Matching::LEGACY, |p| prompt::tokenize(p).tokens);
+        let bytes = legacy.to_bytes();
+        assert!(bytes.starts_with(MAGIC), "a legacy index is written as format 1");
+        let back = Index::from_bytes(&bytes, 400).unwrap();
+        assert_eq!(back.matching(), Matching::LEGACY);
+        assert_eq!(back, legacy);
+        let mut newer = MAGIC_2.to_vec();
+        put(&mut newer, 1 << 9);
+        newer.extend_from_slice(&bytes[MAGIC.len()..]);
+        assert!(Index::from_bytes(&newer, 400).unwrap_err().to_string().contains("newer nl2py"));
     }
 
     #[test]

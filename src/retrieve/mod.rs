@@ -1,11 +1,16 @@
 //! Retrieval: an index of training pairs whose code the model reads beside the prompt
-//! ("retrieve, then edit"). For a prompt, BM25 over its slot-canonicalised words finds the
-//! nearest pairs; their code, as code-vocabulary ids joined by `<eos>`, is the encoder's second
-//! input. The index ships inside the model bundle so the page retrieves exactly as `nl2py` does.
+//! ("retrieve, then edit"). For a prompt, BM25 over the words of its task (`words`: without the
+//! instruction shell, stemmed, slots kept as slot tokens) finds the nearest pairs, of which the
+//! neighbours are picked so that they are no near copies of each other; their code, as
+//! code-vocabulary ids joined by `<eos>`, is the encoder's second input. The index ships inside
+//! the model bundle so the page retrieves exactly as `nl2py` does.
 
 mod bytes;
+mod words;
 
 use std::collections::HashMap;
+
+pub use words::{Matching, Query, identifier_words, is_definition, searchable, stem, task_tokens};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +19,14 @@ use crate::text::vocab::EOS_ID;
 /// BM25's term-frequency saturation and length normalisation (the usual values).
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
+/// How many of the best-scored entries a pick chooses from ([`Matching::diverse`],
+/// [`Matching::definitions`]).
+const POOL: usize = 32;
+/// A candidate is useful when it scores at least this share of the best one: only useful ones
+/// replace a near copy or are preferred for defining a function.
+const USEFUL: f32 = 0.6;
+/// Two examples are near copies from this overlap of their code tokens (multiset Jaccard).
+const NEAR_COPY: f32 = 0.7;
 
 /// Where indexed pairs come from, shown beside each retrieved example.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,10 +44,12 @@ pub struct Entry {
     /// The prompt and code as their source gave them (for display and attribution).
     pub prompt: String,
     pub code: String,
-    /// Index-local word ids of the prompt's searchable words.
+    /// Index-local word ids of the words it is found by ([`Matching`]).
     words: Vec<u32>,
     /// The code as model input: code-vocabulary ids, slots abstracted.
     pub code_ids: Vec<u32>,
+    /// The code defines a function with a body ([`is_definition`]).
+    definition: bool,
 }
 
 /// A pair to index: its prompt tokens (as `prompt::tokenize` gives them) and code ids.
@@ -54,6 +69,8 @@ pub struct Index {
     pub neighbours: usize,
     /// Most example tokens the model reads (neighbours' code joined, then cut).
     pub max_example_len: usize,
+    /// How prompts become the words entries are found by, and how neighbours are picked.
+    matching: Matching,
     words: Vec<String>,
     entries: Vec<Entry>,
     /// Per entry: how many searchable words its prompt has. Dense, because a search reads one
@@ -72,21 +89,24 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// The words of a prompt that retrieval matches on: words, numbers and slot tokens; not
-/// punctuation.
-pub fn searchable(tokens: &[String]) -> impl Iterator<Item = &str> {
-    tokens
-        .iter()
-        .map(String::as_str)
-        .filter(|t| t.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_'))
-}
-
 impl Index {
+    /// An empty index that matches on tasks ([`Matching::TASK`]).
     pub fn new(sources: Vec<IndexSource>, neighbours: usize, max_example_len: usize) -> Self {
+        Self::with_matching(sources, neighbours, max_example_len, Matching::TASK)
+    }
+
+    /// An empty index that matches as `matching` says.
+    pub fn with_matching(
+        sources: Vec<IndexSource>,
+        neighbours: usize,
+        max_example_len: usize,
+        matching: Matching,
+    ) -> Self {
         Self {
             sources,
             neighbours,
             max_example_len,
+            matching,
             words: Vec::new(),
             entries: Vec::new(),
             entry_lens: Vec::new(),
@@ -108,15 +128,30 @@ impl Index {
         &self.entries[entry]
     }
 
+    pub fn matching(&self) -> Matching {
+        self.matching
+    }
+
+    /// Distinct words the entries are found by.
+    pub fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
+    /// A prompt's tokens as this index reads a query.
+    pub fn query(&self, prompt_tokens: &[String]) -> Query {
+        words::query(prompt_tokens, self.matching)
+    }
+
     /// Adds a pair; returns its entry number.
     pub fn push(&mut self, new: NewEntry) -> usize {
-        let words = searchable(new.prompt_tokens)
-            .map(|w| match self.word_ids.get(w) {
+        let words = words::entry_words(new.prompt_tokens, new.code, self.matching)
+            .into_iter()
+            .map(|w| match self.word_ids.get(&w) {
                 Some(&id) => id,
                 None => {
                     let id = self.words.len() as u32;
-                    self.words.push(w.to_string());
-                    self.word_ids.insert(w.to_string(), id);
+                    self.words.push(w.clone());
+                    self.word_ids.insert(w, id);
                     id
                 }
             })
@@ -127,10 +162,32 @@ impl Index {
             code: new.code.to_string(),
             words,
             code_ids: new.code_ids,
+            definition: false,
         })
     }
 
-    fn add(&mut self, entry: Entry) -> usize {
+    /// The same pairs, sources and settings, their words derived again as `matching` says from
+    /// each pair's prompt (tokenized by `tokenize`, as the model reads prompts) and code: an
+    /// index built before a change of [`Matching`] matches as a new one would, without preparing
+    /// the data again.
+    pub fn reindexed(&self, matching: Matching, tokenize: impl Fn(&str) -> Vec<String>) -> Index {
+        let mut index =
+            Index::with_matching(self.sources.clone(), self.neighbours, self.max_example_len, matching);
+        for entry in &self.entries {
+            let tokens = tokenize(&entry.prompt);
+            index.push(NewEntry {
+                source: entry.source,
+                prompt: &entry.prompt,
+                code: &entry.code,
+                prompt_tokens: &tokens,
+                code_ids: entry.code_ids.clone(),
+            });
+        }
+        index
+    }
+
+    fn add(&mut self, mut entry: Entry) -> usize {
+        entry.definition = is_definition(&entry.code);
         let at = self.entries.len();
         let mut counts: HashMap<u32, u16> = HashMap::new();
         for &w in &entry.words {
@@ -151,15 +208,30 @@ impl Index {
         at
     }
 
-    /// The `k` best entries for a prompt's tokens by BM25, best first (ties: lower entry
-    /// first), leaving out entries for which `skip` is true. Entries sharing no word are not hits.
+    /// The `k` nearest entries for a prompt's tokens, best first, leaving out entries for which
+    /// `skip` is true; entries sharing no word are not hits. BM25 ranks the entries by the
+    /// query's words (ties: lower entry first); the first is the best. Each next one is the best
+    /// useful candidate (scoring at least [`USEFUL`] of the best) that, with
+    /// [`Matching::diverse`], is no near copy of one already picked, and, with
+    /// [`Matching::definitions`], defines a function while none picked does and the prompt asks
+    /// for one; without a useful candidate, the next best.
     pub fn search(&self, prompt_tokens: &[String], k: usize, skip: impl Fn(usize) -> bool) -> Vec<Hit> {
+        let query = self.query(prompt_tokens);
+        if !self.matching.diverse && !self.matching.definitions {
+            return self.rank(&query.words, k, skip);
+        }
+        let ranked = self.rank(&query.words, POOL.max(k), skip);
+        self.pick(ranked, k, query.asks_for_definition)
+    }
+
+    /// The `k` best entries by BM25 for these words, best first.
+    fn rank(&self, words: &[String], k: usize, skip: impl Fn(usize) -> bool) -> Vec<Hit> {
         let n = self.entries.len() as f32;
         // Dense scores: a common word's postings cover a good share of the index.
         let mut scores = vec![0f32; self.entries.len()];
         let mut touched: Vec<u32> = Vec::new();
         let mut seen = Vec::new();
-        for word in searchable(prompt_tokens) {
+        for word in words {
             let Some(&w) = self.word_ids.get(word) else { continue };
             // A repeated query word counts once.
             if seen.contains(&w) {
@@ -195,6 +267,57 @@ impl Index {
         hits
     }
 
+    /// `k` of the ranked hits (best first), as [`Index::search`] describes.
+    fn pick(&self, mut ranked: Vec<Hit>, k: usize, asks_for_definition: bool) -> Vec<Hit> {
+        let Some(best) = ranked.first().map(|hit| hit.score).filter(|_| k > 0) else { return Vec::new() };
+        let mut picked = vec![ranked.remove(0)];
+        while picked.len() < k && !ranked.is_empty() {
+            let useful: Vec<usize> = (0..ranked.len())
+                .filter(|&i| {
+                    ranked[i].score >= USEFUL * best
+                        && !(self.matching.diverse
+                            && picked.iter().any(|p| self.near_copies(p.entry, ranked[i].entry)))
+                })
+                .collect();
+            let wants_definition = self.matching.definitions
+                && asks_for_definition
+                && !picked.iter().any(|p| self.entries[p.entry].definition);
+            let at = useful
+                .iter()
+                .copied()
+                .find(|&i| wants_definition && self.entries[ranked[i].entry].definition)
+                .or(useful.first().copied())
+                .unwrap_or(0);
+            picked.push(ranked.remove(at));
+        }
+        picked
+    }
+
+    /// Whether two entries' code is nearly the same: the multiset Jaccard overlap of their code
+    /// ids is at least [`NEAR_COPY`].
+    pub fn near_copies(&self, a: usize, b: usize) -> bool {
+        let sorted = |e: usize| {
+            let mut ids = self.entries[e].code_ids.clone();
+            ids.sort_unstable();
+            ids
+        };
+        let (a, b) = (sorted(a), sorted(b));
+        let (mut i, mut j, mut shared) = (0, 0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    shared += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let union = a.len() + b.len() - shared;
+        union > 0 && shared as f32 >= NEAR_COPY * union as f32
+    }
+
     /// The model's example input for some entries: their code ids, each followed by `<eos>`, cut
     /// to `max_example_len`.
     pub fn example_ids(&self, entries: &[usize]) -> Vec<usize> {
@@ -206,10 +329,11 @@ impl Index {
         ids
     }
 
-    /// Whether an entry's searchable prompt words are those of `prompt_tokens`, as a set: the
+    /// Whether an entry's words are those of `prompt_tokens` read as a query, as a set: the
     /// "near-identical prompt" of the leakage report.
     pub fn same_words(&self, entry: usize, prompt_tokens: &[String]) -> bool {
-        let mut ours: Vec<&str> = searchable(prompt_tokens).collect();
+        let query = self.query(prompt_tokens);
+        let mut ours: Vec<&str> = query.words.iter().map(String::as_str).collect();
         let mut theirs: Vec<&str> =
             self.entries[entry].words.iter().map(|&w| self.words[w as usize].as_str()).collect();
         for words in [&mut ours, &mut theirs] {
@@ -226,18 +350,100 @@ mod tests {
     use crate::text::prompt;
 
     fn index(pairs: &[(&str, &[u32])]) -> Index {
-        let mut index = Index::new(vec![IndexSource { name: "t".into(), licence: "MIT".into() }], 2, 6);
-        for (text, code) in pairs {
+        let pairs: Vec<(&str, &str, &[u32])> = pairs.iter().map(|&(text, ids)| (text, "c", ids)).collect();
+        index_of(&pairs, Matching::TASK)
+    }
+
+    /// An index of (prompt, code, code ids) pairs.
+    fn index_of(pairs: &[(&str, &str, &[u32])], matching: Matching) -> Index {
+        let source = IndexSource { name: "t".into(), licence: "MIT".into() };
+        let mut index = Index::with_matching(vec![source], 2, 6, matching);
+        for (text, code, ids) in pairs {
             let tokens = prompt::tokenize(text).tokens;
             index.push(NewEntry {
                 source: 0,
                 prompt: text,
-                code: "c",
+                code,
                 prompt_tokens: &tokens,
-                code_ids: code.to_vec(),
+                code_ids: ids.to_vec(),
             });
         }
         index
+    }
+
+    fn entries(hits: &[Hit]) -> Vec<usize> {
+        hits.iter().map(|h| h.entry).collect()
+    }
+
+    /// Exercise prompts share their instruction shell: matching on every word finds those that
+    /// share it; matching on the task finds the same task (issue 40).
+    #[test]
+    fn the_task_finds_the_same_task_where_the_shell_did_not() {
+        let pairs: &[(&str, &str, &[u32])] = &[
+            (
+                "Write a python function to find the sum of an array.",
+                "def _sum(arr):\n    return sum(arr)",
+                &[1, 2],
+            ),
+            (
+                "Write a python function to reverse an array upto a given position.",
+                "def f(a, k):\n    pass",
+                &[3],
+            ),
+            ("reverse a string `s`", "s[::-1]", &[4, 5]),
+            ("get the current date", "datetime.date.today()", &[6]),
+        ];
+        let query = prompt::tokenize("write a python function to reverse a string").tokens;
+        let legacy = index_of(pairs, Matching::LEGACY);
+        assert_eq!(entries(&legacy.search(&query, 1, |_| false)), [1]);
+        let task = index_of(pairs, Matching::TASK);
+        assert_eq!(entries(&task.search(&query, 1, |_| false)), [2]);
+        // Rebuilding the legacy index's words gives the index built with the new ones.
+        assert_eq!(legacy.reindexed(Matching::TASK, |p| prompt::tokenize(p).tokens), task);
+    }
+
+    #[test]
+    fn neighbours_are_no_near_copies_when_another_is_useful() {
+        let pairs: &[(&str, &str, &[u32])] = &[
+            ("return the greatest common divisor of `a` and `b`", "math.gcd(a, b)", &[1, 2, 3, 4, 5, 6, 7]),
+            (
+                "return the greatest common divisor of `a` and `b`",
+                "fractions.gcd(a, b)",
+                &[8, 2, 3, 4, 5, 6, 7],
+            ),
+            ("greatest common divisor of `a` and `b` by euclid's algorithm", "a % b", &[9, 10, 11]),
+            ("print the date", "print(d)", &[12]),
+            ("sort a list", "l.sort()", &[13]),
+            ("open a file", "open(f)", &[14]),
+            ("read a csv file", "pd.read_csv(f)", &[15]),
+        ];
+        let query = prompt::tokenize("find the gcd of `x` and `y`").tokens;
+        let diverse = index_of(pairs, Matching::TASK);
+        assert_eq!(entries(&diverse.search(&query, 2, |_| false)), [0, 2]);
+        let copies = index_of(pairs, Matching { diverse: false, ..Matching::TASK });
+        assert_eq!(entries(&copies.search(&query, 2, |_| false)), [0, 1]);
+        // With nothing else useful, a near copy is still better than no second example.
+        assert_eq!(entries(&diverse.search(&query, 2, |e| e == 2)), [0, 1]);
+    }
+
+    #[test]
+    fn a_function_comes_second_when_the_prompt_asks_for_one() {
+        let pairs: &[(&str, &str, &[u32])] = &[
+            ("reverse a string `s`", "s[::-1]", &[1, 2]),
+            ("reverse string `t`", "''.join(reversed(t))", &[3, 4]),
+            (
+                "reverse the words of a string",
+                "def reverse_words(s):\n    return ' '.join(s.split()[::-1])",
+                &[5, 6],
+            ),
+        ];
+        let index = index_of(pairs, Matching::TASK);
+        let asked = prompt::tokenize("write a python function to reverse a string").tokens;
+        assert_eq!(entries(&index.search(&asked, 2, |_| false)), [0, 2]);
+        let plain = prompt::tokenize("reverse a string").tokens;
+        assert_eq!(entries(&index.search(&plain, 2, |_| false)), [0, 1]);
+        let any_form = index_of(pairs, Matching { definitions: false, ..Matching::TASK });
+        assert_eq!(entries(&any_form.search(&asked, 2, |_| false)), [0, 1]);
     }
 
     #[test]
