@@ -310,3 +310,33 @@ fn folder_sources_give_tested_functions_and_hold_whole_files_out() {
     );
     std::fs::remove_dir_all(out).unwrap();
 }
+
+/// `--string-pieces` writes a piece vocabulary that spells every fixture's code; `--vocabularies`
+/// keeps an earlier folder's vocabularies for data that has grown since.
+#[test]
+fn pieces_spell_the_code_and_earlier_vocabularies_are_kept() {
+    let (pieces, grown) = (temp_dir("pieces"), temp_dir("pieces-grown"));
+    let report = prepare_with(&[&fixtures()], &pieces, &["--string-pieces", "40", "--max-vocab", "400", "--min-freq", "1"]);
+    let code = Vocab::from_json(&std::fs::read_to_string(pieces.join("vocab-code.json")).unwrap()).unwrap();
+    assert!(code.has_pieces() && code.len() <= 400);
+    assert_eq!(report["splits"]["train"]["code_unknown"], 0.0, "learned pieces spell all of train");
+    let read =
+        |dir: &Path, side: &str| std::fs::read_to_string(dir.join(format!("vocab-{side}.json"))).unwrap();
+    let options = ["--vocabularies", pieces.to_str().unwrap()];
+    prepare_with(&[&fixtures(), &function_fixtures()], &grown, &options);
+    assert_eq!(read(&grown, "code"), read(&pieces, "code"));
+    assert_eq!(read(&grown, "prompt"), read(&pieces, "prompt"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .args(["prepare", "--out"])
+        .arg(temp_dir("pieces-bad"))
+        .arg("--data")
+        .arg(fixtures())
+        .args(["--vocabularies", "Cargo.toml"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a prepared folder nor a model bundle"));
+    for dir in [pieces, grown] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -193,19 +193,32 @@ pub fn learn<'a>(sequences: impl Iterator<Item = &'a Vec<String>> + Clone, budge
             .collect();
     fixed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     tokens.extend(fixed.into_iter().map(|(t, _)| t));
-    let string_budget = budget.string_pieces.min(budget.max_vocab.saturating_sub(tokens.len()));
-    let name_budget = budget.max_vocab.saturating_sub(tokens.len() + string_budget);
-    let string_pieces = byte_pairs(&strings, string_budget, budget.min_freq, false);
-    let name_pieces = byte_pairs(&names, name_budget, budget.min_freq, true);
+    // Every character seen stays (a word it spells is never `<unk>`), then the merges: string
+    // pieces up to their share of the places, names the rest.
+    let left = budget.max_vocab.saturating_sub(tokens.len());
+    let string_budget = budget.string_pieces.min(left);
+    let single = |piece: &String| piece.trim_start_matches(CONTINUATION).chars().nth(1).is_none();
+    let (name_chars, name_merges): (Vec<String>, Vec<String>) =
+        byte_pairs(&names, left - string_budget, budget.min_freq, true).into_iter().partition(single);
+    let (string_chars, string_merges): (Vec<String>, Vec<String>) =
+        byte_pairs(&strings, string_budget, budget.min_freq, false).into_iter().partition(single);
+    let string_room = string_budget.saturating_sub(string_chars.len()).min(string_merges.len());
     let mut seen: std::collections::HashSet<String> = tokens.iter().cloned().collect();
-    for piece in name_pieces.into_iter().chain(string_pieces) {
-        if tokens.len() >= budget.max_vocab {
-            break;
+    let mut add = |tokens: &mut Vec<String>, pieces: Vec<String>, room: usize| {
+        let end = budget.max_vocab.saturating_sub(room);
+        for piece in pieces {
+            if tokens.len() >= end {
+                break;
+            }
+            if seen.insert(piece.clone()) {
+                tokens.push(piece);
+            }
         }
-        if seen.insert(piece.clone()) {
-            tokens.push(piece);
-        }
-    }
+    };
+    add(&mut tokens, name_chars, 0);
+    add(&mut tokens, string_chars, 0);
+    add(&mut tokens, name_merges, string_room);
+    add(&mut tokens, string_merges, 0);
     Vocab::from_pieces(tokens)
 }
 
