@@ -290,14 +290,15 @@ fn calls(text: &str, name: &str) -> bool {
     })
 }
 
-/// MBPP's test problems for --run: from --mbpp, or the default file when it is there.
-fn mbpp_problems(args: &Args) -> anyhow::Result<Vec<MbppProblem>> {
-    let path = match &args.mbpp {
-        Some(path) => path.clone(),
+/// MBPP's test problems: from `path`, or the default file when it is there (else none, saying
+/// so on stderr: `left_out` tells what goes without them).
+pub(crate) fn mbpp_test_problems(path: Option<&Path>, left_out: &str) -> anyhow::Result<Vec<MbppProblem>> {
+    let path = match path {
+        Some(path) => path.to_path_buf(),
         None => {
             let path = nl2py::data::shared_data_dir(Path::new("")).join("mbpp-sanitized.json");
             if !path.exists() {
-                eprintln!("{} is missing: MBPP's tests are not scored (--mbpp FILE)", path.display());
+                eprintln!("{} is missing: {left_out} (--mbpp FILE)", path.display());
                 return Ok(Vec::new());
             }
             path
@@ -360,7 +361,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     // Before the model loads: a missing python3 or MBPP file says so at once.
     let sandbox = args.run.then(|| Sandbox::new(Duration::from_secs(args.run_timeout))).transpose()?;
-    let mbpp = if args.run { mbpp_problems(args)? } else { Vec::new() };
+    let mbpp = if args.run {
+        mbpp_test_problems(args.mbpp.as_deref(), "MBPP's tests are not scored")?
+    } else {
+        Vec::new()
+    };
     if let Some(sandbox) = &sandbox {
         eprintln!("sandbox: {}", sandbox.describe());
     }

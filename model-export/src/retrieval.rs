@@ -17,12 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nl2py::bundle;
 use nl2py::data::prepare::{Example, Split};
-use nl2py::data::sources::MBPP_TEST_IDS;
 use nl2py::decode::Translator;
 use nl2py::retrieve::{Hit, Index, Matching, is_definition};
 use serde::Serialize;
 
-use crate::eval::{MbppProblem, Tested};
+use crate::eval::Tested;
 use crate::model_file::SHIPPED;
 use crate::sandbox::{Outcome, Sandbox};
 
@@ -310,25 +309,6 @@ fn reindex(args: &ReindexArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// MBPP's test problems, from --mbpp or the default file when it is there.
-fn mbpp_problems(args: &BenchArgs) -> anyhow::Result<Vec<MbppProblem>> {
-    let path = match &args.mbpp {
-        Some(path) => path.clone(),
-        None => {
-            let path = nl2py::data::shared_data_dir(Path::new("")).join("mbpp-sanitized.json");
-            if !path.exists() {
-                eprintln!("{} is missing: MBPP's test prompts are left out (--mbpp FILE)", path.display());
-                return Ok(Vec::new());
-            }
-            path
-        }
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let problems: Vec<MbppProblem> =
-        serde_json::from_str(&text).with_context(|| format!("{} is not sanitized MBPP", path.display()))?;
-    Ok(problems.into_iter().filter(|p| MBPP_TEST_IDS.contains(&p.task_id)).collect())
-}
-
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let (mut translator, _, _) = load(&args.model)?;
     if let Some(dir) = &args.index {
@@ -336,7 +316,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{} has no retrieval index", dir.display()))?;
         translator.index = Some(Arc::new(index));
     }
-    let mbpp = mbpp_problems(args)?;
+    let mbpp = crate::eval::mbpp_test_problems(args.mbpp.as_deref(), "MBPP's test prompts are left out")?;
     let functions: Vec<Example> = match &args.functions {
         Some(dir) => crate::prepared::read_split(dir, Split::Functions)?,
         None => Vec::new(),
