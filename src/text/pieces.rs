@@ -15,7 +15,7 @@
 use super::code;
 use super::prompt::MAX_SLOTS;
 use super::python;
-use super::vocab::{SPECIALS, UNK_ID, Vocab};
+use super::vocab::{SPECIALS, UNK_ID, Vocab, fixed_tokens};
 
 /// The mark that starts a continuation piece: `##ing` continues the name or number before it.
 pub const CONTINUATION: &str = "##";
@@ -149,7 +149,7 @@ pub struct PieceBudget {
 /// names and numbers by byte-pair encoding with continuation pieces; string bodies by
 /// byte-pair encoding over their words (a word keeps the space before it: ` number`).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn learn<'a>(sequences: impl Iterator<Item = &'a Vec<String>> + Clone, budget: &PieceBudget) -> Vocab {
+pub fn learn<'a>(sequences: impl Iterator<Item = &'a Vec<String>>, budget: &PieceBudget) -> Vocab {
     use std::collections::HashMap;
 
     // One text a sequence, its words joined by NUL (which no Python source holds), for the
@@ -183,14 +183,12 @@ pub fn learn<'a>(sequences: impl Iterator<Item = &'a Vec<String>> + Clone, budge
         strings.push(seq_strings.join("\0"));
     }
 
-    let slots = ["var", "str"].iter().flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")));
-    let mut tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).chain(slots).collect();
-    let mut fixed: Vec<(String, usize)> =
-        // Keywords and layout whole, however rare: the grammar reads them by their token.
-        others
-            .into_iter()
-            .filter(|(t, n)| *n >= budget.min_freq && !is_reserved(t) || is_layout(t) || python::is_keyword(t))
-            .collect();
+    let mut tokens: Vec<String> = fixed_tokens().collect();
+    // Keywords and layout whole, however rare: the grammar reads them by their token.
+    let mut fixed: Vec<(String, usize)> = others
+        .into_iter()
+        .filter(|(t, n)| *n >= budget.min_freq && !is_reserved(t) || is_layout(t) || python::is_keyword(t))
+        .collect();
     fixed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     tokens.extend(fixed.into_iter().map(|(t, _)| t));
     // Every character seen stays (a word it spells is never `<unk>`), then the merges: string
@@ -228,7 +226,8 @@ fn is_layout(token: &str) -> bool {
 }
 
 /// Byte-pair encoding over NUL-joined words: the alphabet and merged pieces, in the trainer's
-/// id order (alphabet first, then merges as made), at most `size` of them. With `continuation`,
+/// id order (alphabet first, then merges as made); `size` bounds the whole, unless the alphabet
+/// alone is larger. With `continuation`,
 /// a piece that does not start a word is marked with [`CONTINUATION`].
 ///
 /// The trainer's own continuation prefix numbers the marked characters in the order it meets
@@ -277,7 +276,6 @@ fn byte_pairs(texts: &[String], size: usize, min_freq: usize, continuation: bool
     vocab.sort_by_key(|(_, id)| *id);
     vocab
         .into_iter()
-        .take(size)
         .filter_map(|(piece, _)| {
             let marked = piece.chars().next().is_some_and(|c| c as u32 >= SHIFT);
             let text = piece.chars().map(unshift).collect::<Option<String>>()?;

@@ -59,12 +59,16 @@ impl From<Vocab> for VocabFile {
     }
 }
 
+/// The tokens every vocabulary starts with: the specials, then the slots.
+pub(crate) fn fixed_tokens() -> impl Iterator<Item = String> {
+    let slots = ["var", "str"].iter().flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")));
+    SPECIALS.iter().map(|s| s.to_string()).chain(slots)
+}
+
 impl Vocab {
     /// Builds a vocabulary from token counts, keeping tokens seen at least `min_freq` times.
     pub fn build(counts: &HashMap<String, usize>, min_freq: usize) -> Self {
-        let slot_tokens =
-            ["var", "str"].iter().flat_map(|kind| (0..MAX_SLOTS).map(move |i| format!("{kind}_{i}")));
-        let mut tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).chain(slot_tokens).collect();
+        let mut tokens: Vec<String> = fixed_tokens().collect();
         let mut frequent: Vec<(&String, usize)> = counts
             .iter()
             .filter(|(token, n)| **n >= min_freq && !tokens.contains(token))
