@@ -316,7 +316,11 @@ fn folder_sources_give_tested_functions_and_hold_whole_files_out() {
 #[test]
 fn pieces_spell_the_code_and_earlier_vocabularies_are_kept() {
     let (pieces, grown) = (temp_dir("pieces"), temp_dir("pieces-grown"));
-    let report = prepare_with(&[&fixtures()], &pieces, &["--string-pieces", "40", "--max-vocab", "400", "--min-freq", "1"]);
+    let report = prepare_with(
+        &[&fixtures()],
+        &pieces,
+        &["--string-pieces", "40", "--max-vocab", "400", "--min-freq", "1"],
+    );
     let code = Vocab::from_json(&std::fs::read_to_string(pieces.join("vocab-code.json")).unwrap()).unwrap();
     assert!(code.has_pieces() && code.len() <= 400);
     assert_eq!(report["splits"]["train"]["code_unknown"], 0.0, "learned pieces spell all of train");
