@@ -15,7 +15,7 @@
 use super::code;
 use super::prompt::MAX_SLOTS;
 use super::python;
-use super::vocab::{SPECIALS, UNK_ID, Vocab, fixed_tokens};
+use super::vocab::{SPECIALS, UNK_ID, Vocab};
 
 /// The mark that starts a continuation piece: `##ing` continues the name or number before it.
 pub const CONTINUATION: &str = "##";
@@ -183,7 +183,7 @@ pub fn learn<'a>(sequences: impl Iterator<Item = &'a Vec<String>>, budget: &Piec
         strings.push(seq_strings.join("\0"));
     }
 
-    let mut tokens: Vec<String> = fixed_tokens().collect();
+    let mut tokens: Vec<String> = super::vocab::fixed_tokens().collect();
     // Keywords and layout whole, however rare: the grammar reads them by their token.
     let mut fixed: Vec<(String, usize)> = others
         .into_iter()
@@ -331,6 +331,7 @@ fn string_words(body: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::vocab::fixed_tokens;
 
     fn piece_vocab(extra: &[&str]) -> Vocab {
         let slots = ["var", "str"].iter().flat_map(|k| (0..MAX_SLOTS).map(move |i| format!("{k}_{i}")));
