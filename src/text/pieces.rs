@@ -334,10 +334,7 @@ mod tests {
     use crate::text::vocab::fixed_tokens;
 
     fn piece_vocab(extra: &[&str]) -> Vocab {
-        let slots = ["var", "str"].iter().flat_map(|k| (0..MAX_SLOTS).map(move |i| format!("{k}_{i}")));
-        let tokens =
-            SPECIALS.iter().map(|s| s.to_string()).chain(slots).chain(extra.iter().map(|s| s.to_string()));
-        Vocab::from_pieces(tokens.collect())
+        Vocab::from_pieces(fixed_tokens().chain(extra.iter().map(|s| s.to_string())).collect())
     }
 
     fn tokens(source: &str) -> Vec<String> {
