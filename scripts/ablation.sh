@@ -10,10 +10,10 @@
 #   rerank          + beam reranked: parseable first        runs/tuned
 #   anchor-conala   vanilla Transformer (post-norm, no slots, ~6.8 M parameters), CoNaLa alone,
 #                   greedy, and anchor-conala-beam with beam search (4)
-# Environment: DATA (default ../shared/data), RUNS (default runs).
+# Environment: DATA (default: the data folder, `scripts/fetch-data.py --where`), RUNS (default runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
+DATA=${DATA:-$(scripts/fetch-data.py --where)}
 RUNS=${RUNS:-runs}
 source scripts/runs.sh
 mkdir -p "$RUNS/ablation"

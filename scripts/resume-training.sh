@@ -9,7 +9,7 @@
 #   the snapshot of a run that is finished)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${NL2PY_DATA:-../shared/data}
+data=$(scripts/fetch-data.py --where)
 if [[ $# -ge 1 ]]; then
     name=$1
 else

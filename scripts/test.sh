@@ -4,11 +4,16 @@
 # ChromeDriver, Mesa's software Vulkan), then: unit and end-to-end tests, lints, the model on
 # wgpu natively (software Vulkan), the page's tests in headless Chromium, the page's build,
 # and the built page driven end to end through WebDriver.
-# Tests that need the full data sets read $NL2PY_DATA, else ../shared/data, and fail when it is absent.
+# The tests read the data sets from $NL2PY_DATA, else ../shared/data, else data/sets/
+# (scripts/fetch-data.py fetches them there): the run stops at once when they are not complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v python3 >/dev/null || { echo "python3 is needed: it is the tokenizer oracle in the tests" >&2; exit 1; }
+# Before anything is built: every data set there, every file's SHA-256 as data/sets.toml says.
+NL2PY_DATA=$(scripts/fetch-data.py --where)
+export NL2PY_DATA
+scripts/fetch-data.py --verify "$NL2PY_DATA"
 
 # Each step's minutes, printed at the end (also when a step fails), for the CI time budget.
 timings=() current="" step_started=$SECONDS
@@ -29,6 +34,8 @@ step "native tests (core and CLI; the model on wgpu over Mesa's software Vulkan)
 # One build for all: with `wgpu` on for every test, Burn is not built a second time for
 # tests/wgpu_native.rs alone.
 cargo test --release --features wgpu
+step "the data sets' fetch (loopback server) and manifest"
+python3 -m unittest tests/fetch_data.py
 step "lints"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Trains the pretrained model from the data sets and exports it to $RUNS/tuned/model-f16.nl2py:
 #   1. mine pretraining pairs from this machine's Python standard library (data/mined-stdlib.jsonl);
-#   2. prepare ../shared/data plus data/ into prepared-mined/ (vocabularies capped at 7000);
+#   2. prepare the data sets plus data/ into prepared-mined/ (vocabularies capped at 7000);
 #   3. a decoder-only language model over the code of train and pretrain pairs (runs/lm);
 #   4. whole-model pretraining on the pretrain pairs, its decoder started from the LM (runs/pretrain);
 #   5. fine-tuning on CoNaLa train + English–Python train, started from 4 (runs/tuned);
 #   6. export as f16.
 # Every stage resumes a killed run (`--resume`) and skips one that finished, so running the script
 # again after an interruption continues where it stopped. Dev and test are never trained on.
-# Environment: DATA (default ../shared/data), RUNS (default runs).
+# Environment: DATA (default: the data folder, `scripts/fetch-data.py --where`), RUNS (default runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
+DATA=${DATA:-$(scripts/fetch-data.py --where)}
 RUNS=${RUNS:-runs}
 source scripts/runs.sh
 

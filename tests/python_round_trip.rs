@@ -1,15 +1,15 @@
 //! The tokenizer's contract, checked against CPython's own `tokenize` as the oracle: for every
 //! snippet Python accepts, `detokenize(tokenize(code))` has the same token stream as the code
 //! (comments, layout and docstrings aside), and we reject exactly what Python rejects.
-//! Runs over the tricky fixtures, and over every snippet of the shared data sets (`$NL2PY_DATA`,
-//! else `../shared/data`), which must be there.
+//! Runs over the tricky fixtures, and over every snippet of the data sets (the folder
+//! `nl2py::data::data_dir` finds), which must be there.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use nl2py::data::{SourceKind, shared_data_dir};
+use nl2py::data::{SourceKind, data_dir};
 use nl2py::text::code;
 use serde_json::{Value, json};
 
@@ -108,10 +108,10 @@ fn tricky_fixtures_round_trip() {
 
 #[test]
 fn every_shared_snippet_round_trips() {
-    let dir = shared_data_dir(&root());
+    let dir = data_dir(&root());
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "cannot read the data folder {} ({e}): set NL2PY_DATA to the shared data sets' folder",
+            "cannot read the data folder {} ({e}): fetch the data sets with scripts/fetch-data.py, or set NL2PY_DATA to their folder",
             dir.display()
         )
     });

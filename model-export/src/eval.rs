@@ -93,8 +93,8 @@ pub struct Args {
     /// `EXPECTED = NAME` is added before them. The expected function is the first one the
     /// reference solution defines that an assert calls; the held-out functions' tests are bound
     /// the same way. [default:
-    /// $NL2PY_DATA/mbpp-sanitized.json, else ../shared/data/mbpp-sanitized.json; skipped with a
-    /// note when missing]
+    /// mbpp-sanitized.json in the data folder ($NL2PY_DATA, else ../shared/data, else
+    /// data/sets); skipped with a note when missing]
     #[arg(long, requires = "run")]
     mbpp: Option<PathBuf>,
     /// Answers sampled per tested problem (MBPP, functions), with --temperature: pass@k is then
@@ -296,7 +296,7 @@ pub(crate) fn mbpp_test_problems(path: Option<&Path>, left_out: &str) -> anyhow:
     let path = match path {
         Some(path) => path.to_path_buf(),
         None => {
-            let path = nl2py::data::shared_data_dir(Path::new("")).join("mbpp-sanitized.json");
+            let path = nl2py::data::data_dir(Path::new("")).join("mbpp-sanitized.json");
             if !path.exists() {
                 eprintln!("{} is missing: {left_out} (--mbpp FILE)", path.display());
                 return Ok(Vec::new());

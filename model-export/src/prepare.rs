@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use nl2py::data::prepare::{self, PrepareConfig, Prepared, Report, SourceFile, Split};
-use nl2py::data::{Member, SourceKind};
+use nl2py::data::{Member, SourceKind, data_dir};
 
 use nl2py::text::vocab::Vocab;
 
@@ -17,9 +17,10 @@ use crate::prepared::{INDEX_FILE, read_vocab};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder with the data sets (see its PROVENANCE.md); repeat it to add folders, such as one
-    /// holding `nl2py mine` output.
-    #[arg(long, default_value = "../shared/data")]
+    /// Folder with the data sets (data/sets.toml lists them); repeat it to add folders, such as
+    /// one holding `nl2py mine` output [default: $NL2PY_DATA, else ../shared/data when it is a
+    /// folder, else data/sets, where scripts/fetch-data.py puts them]
+    #[arg(long)]
     data: Vec<PathBuf>,
     /// Folder to write the prepared splits and vocabularies to (created if missing).
     #[arg(long)]
@@ -73,8 +74,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.functions_fraction) {
         bail!("--functions-fraction must be in [0, 1), got {}", args.functions_fraction);
     }
+    let default_data = [data_dir(Path::new(""))];
+    let data = if args.data.is_empty() { &default_data[..] } else { &args.data[..] };
     let mut files = Vec::new();
-    for dir in &args.data {
+    for dir in data {
         files.extend(read_sources(dir)?);
     }
     // By kind then name: the order in which deduplication keeps the first of equal pairs.
@@ -107,8 +110,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 /// The files and folders of `dir` that a `SourceKind` names.
 fn read_sources(dir: &Path) -> anyhow::Result<Vec<SourceFile>> {
-    let entries = fs::read_dir(dir)
-        .with_context(|| format!("cannot read the data folder {} (pass --data DIR)", dir.display()))?;
+    let entries = fs::read_dir(dir).with_context(|| {
+        format!(
+            "cannot read the data folder {} (fetch the data sets with scripts/fetch-data.py, or pass \
+             --data DIR)",
+            dir.display()
+        )
+    })?;
     let mut files = Vec::new();
     for entry in entries {
         let path = entry?.path();

@@ -52,8 +52,8 @@ struct BenchArgs {
     #[arg(long = "matching", value_enum, default_values_t = [MatchingArg::Stored, MatchingArg::Task])]
     matchings: Vec<MatchingArg>,
     /// Sanitized MBPP, whose test problems (task ids 11–510) are a prompt set. [default:
-    /// $NL2PY_DATA/mbpp-sanitized.json, else ../shared/data/mbpp-sanitized.json; left out with a
-    /// note when missing]
+    /// mbpp-sanitized.json in the data folder ($NL2PY_DATA, else ../shared/data, else
+    /// data/sets); left out with a note when missing]
     #[arg(long)]
     mbpp: Option<PathBuf>,
     /// A folder of `nl2py prepare` whose held-out functions (`functions.jsonl`, with tests) are a

@@ -1,12 +1,12 @@
 //! `nl2py prepare` end to end: on small fixture data sets with every kind of bad record (the
 //! folder sources, TheAlgorithms and 30-seconds-of-python, in a fixture folder of their own), and
-//! on the shared data sets (`$NL2PY_DATA`, else `../shared/data` beside the checkout), which must
-//! be there.
+//! on the data sets (the folder `nl2py::data::data_dir` finds: `$NL2PY_DATA`, `../shared/data`,
+//! `data/sets`), which must be there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nl2py::data::shared_data_dir;
+use nl2py::data::data_dir;
 use nl2py::text::vocab::Vocab;
 use serde_json::Value;
 
@@ -150,10 +150,10 @@ fn a_missing_data_folder_is_a_clear_error() {
 
 #[test]
 fn the_shared_data_prepares() {
-    let data = shared_data_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let data = data_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     assert!(
         data.join("conala-train.json").exists(),
-        "the shared data sets are not at {}: set NL2PY_DATA to their folder",
+        "the data sets are not at {}: fetch them with scripts/fetch-data.py, or set NL2PY_DATA to their folder",
         data.display()
     );
     let out = temp_dir("shared");

@@ -6,12 +6,14 @@ pub mod english_python;
 mod functions;
 pub mod mine;
 pub mod prepare;
+pub mod sets;
 pub mod sources;
 pub mod thealgorithms;
 pub mod thirty_seconds;
 
+pub use sets::{data_dir, redistribution_licence};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -175,30 +177,6 @@ impl SourceKind {
     }
 }
 
-/// The licence under which a data file's pairs may be redistributed (inside a model bundle's
-/// retrieval index), by file name; `None` where no licence is known (English–Python, pairs
-/// mined from a machine's packages), which keeps those pairs out of the index.
-pub fn redistribution_licence(name: &str) -> Option<&'static str> {
-    match name {
-        "conala-train.json" => Some("CC BY-SA 4.0 (CoNaLa, via zorazrw/multilingual-conala)"),
-        "python-docs.jsonl" => Some("Apache-2.0 (neulab/external-knowledge-codegen)"),
-        n if n.starts_with("goldmine_") => Some("Apache-2.0 (neulab/external-knowledge-codegen)"),
-        "django-all.anno" => Some("MIT (odashi/ase15-django-dataset)"),
-        "mbpp-sanitized.json" => Some("CC BY 4.0 (Google Research, MBPP)"),
-        "thealgorithms-python" => {
-            Some("MIT (TheAlgorithms/Python; Copyright (c) 2016-2022 TheAlgorithms and contributors)")
-        }
-        "30-seconds-of-python" => Some("CC0 1.0 (30-seconds/30-seconds-of-python)"),
-        _ => None,
-    }
-}
-
-/// The folder of the shared data sets: `$NL2PY_DATA` when set, else `../shared/data` from `base`
-/// (a checkout's root, or `Path::new("")` for the working directory).
-pub fn shared_data_dir(base: &Path) -> PathBuf {
-    std::env::var_os("NL2PY_DATA").map_or_else(|| base.join("../shared/data"), PathBuf::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,11 +192,8 @@ mod tests {
         assert_eq!(SourceKind::of_file("mined-stdlib.jsonl"), Some(SourceKind::ApiDocs));
         assert_eq!(SourceKind::of_file("PROVENANCE.md"), None);
         assert_eq!(SourceKind::Django.companion("django-all.anno").as_deref(), Some("django-all.code"));
-        assert_eq!(redistribution_licence("english_python_data.txt"), None);
-        assert!(redistribution_licence("django-all.anno").unwrap().starts_with("MIT"));
         assert_eq!(SourceKind::of_folder("thealgorithms-python"), Some(SourceKind::TheAlgorithms));
         assert_eq!(SourceKind::ThirtySeconds.member_files(), Some(("snippets", ".md")));
         assert_eq!(SourceKind::of_file("thealgorithms-python"), None);
-        assert!(redistribution_licence("30-seconds-of-python").unwrap().starts_with("CC0"));
     }
 }
