@@ -7,6 +7,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
+use super::dropout::dropout;
+
 /// Added to the scores of masked positions before the softmax.
 pub(super) const MASKED: f32 = -1.0e4;
 
@@ -114,7 +116,7 @@ impl Attention {
             scores = scores.mask_fill(mask, MASKED);
         }
         let weights = softmax(scores, 3);
-        let context = self.dropout.forward(weights.clone()).matmul(kv.values.clone());
+        let context = dropout(&self.dropout, weights.clone()).matmul(kv.values.clone());
         let context = context.swap_dims(1, 2).reshape([batch, queries, d_model]);
         (per_position(&self.output, context), weights)
     }

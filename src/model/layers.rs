@@ -8,6 +8,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::attention::{Attention, AttentionConfig, KeyValues, per_position};
+use super::dropout::dropout;
 
 #[derive(Config, Debug)]
 pub struct LayerConfig {
@@ -34,7 +35,7 @@ pub struct FeedForward {
 
 impl FeedForward {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        per_position(&self.outer, self.dropout.forward(relu(per_position(&self.inner, x))))
+        per_position(&self.outer, dropout(&self.dropout, relu(per_position(&self.inner, x))))
     }
 }
 
@@ -49,9 +50,9 @@ pub struct Residual {
 impl Residual {
     fn forward(&self, x: Tensor<3>, block: impl FnOnce(Tensor<3>) -> Tensor<3>) -> Tensor<3> {
         if self.pre_norm {
-            x.clone() + self.dropout.forward(block(self.norm.forward(x)))
+            x.clone() + dropout(&self.dropout, block(self.norm.forward(x)))
         } else {
-            self.norm.forward(x.clone() + self.dropout.forward(block(x)))
+            self.norm.forward(x.clone() + dropout(&self.dropout, block(x)))
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod attention;
 mod cpu_decoder;
+pub mod dropout;
 pub(crate) mod kernels;
 mod layers;
 mod transfer;

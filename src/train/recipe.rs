@@ -258,6 +258,12 @@ pub fn train(config: &TrainingConfig, data: &TrainingData, launch: Launch) -> Re
     let dev_batches = bucket(epochs.dev, config.batch_tokens, config.max_batch);
 
     device.seed(config.seed);
+    // A resumed run draws other masks than its first epochs did.
+    let resumed_after = match &start {
+        Start::Fresh { .. } => 0,
+        Start::Resume { epoch } | Start::Restore { epoch, .. } => *epoch as u64,
+    };
+    crate::model::dropout::seed(config.seed ^ (resumed_after << 32));
     // A code language model has no prompt to translate: validation measures its loss alone.
     let max_valid_tokens = if config.scores_bleu() { config.valid_max_tokens } else { 0 };
     let objective = Objective { label_smoothing: config.label_smoothing, max_valid_tokens };
