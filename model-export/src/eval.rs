@@ -554,11 +554,11 @@ mod tests {
         }
     }
 
-    /// Two held-out functions, the answer to one right (under another name, and needing the
-    /// tests' import), to the other wrong: pass@1 is 50 %.
+    /// Four held-out functions and an answer to each: right (under another name, and needing
+    /// the tests' import), wrong, raising, hanging. Only the first passes: pass@1 is 25 %.
     #[test]
     fn pass_at_1_counts_the_problems_whose_tests_pass() {
-        let sandbox = Sandbox::new(Duration::from_secs(5)).expect("this test needs python3");
+        let sandbox = Sandbox::new(Duration::from_secs(3)).expect("this test needs python3");
         let examples = [
             held_out(
                 "maths/root.py#square_root",
@@ -570,16 +570,27 @@ mod tests {
                 "def double(n):\n  return 2 * n\n",
                 &["x = 4", "assert double(x) == 8"],
             ),
+            held_out("maths/half.py#half", "def half(n):\n    return n / 2\n", &["assert half(3) == 1.5"]),
+            held_out(
+                "maths/negate.py#negate",
+                "def negate(n):\n    return -n\n",
+                &["assert negate(2) == -2"],
+            ),
         ];
         let problems: Vec<Tested> = examples.iter().map(Tested::of).collect();
-        let answers = vec![
-            vec!["def root(x):\n    return x ** 0.5".to_string()],
-            vec!["def double(n):\n    return n + 2".to_string()],
+        let answers = [
+            "def root(x):\n    return x ** 0.5",
+            "def double(n):\n    return n + 2",
+            "def half(n):\n    raise ValueError(n)",
+            "def negate(n):\n    import time\n    time.sleep(60)",
         ];
+        let answers: Vec<Vec<String>> = answers.iter().map(|a| vec![a.to_string()]).collect();
         let (runs, passes) = run_tests(&sandbox, &problems, &answers).unwrap();
-        assert_eq!(runs[0][0].outcome, Outcome::Passed, "{:?}", runs[0][0]);
-        assert_eq!(runs[1][0].outcome, Outcome::Failed(1));
-        assert_eq!(pass_at_k(&passes, 1), 50.0);
+        let outcomes: Vec<Outcome> = runs.iter().map(|r| r[0].outcome).collect();
+        let expected = [Outcome::Passed, Outcome::Failed(1), Outcome::Failed(1), Outcome::TimedOut];
+        assert_eq!(outcomes, expected, "{runs:?}");
+        assert!(runs[1][0].output.contains("AssertionError") && runs[2][0].output.contains("ValueError"));
+        assert_eq!(pass_at_k(&passes, 1), 25.0);
         // The references pass their own tests.
         let references: Vec<Vec<String>> = examples.iter().map(|e| vec![e.snippet.clone()]).collect();
         let (_, passes) = run_tests(&sandbox, &problems, &references).unwrap();

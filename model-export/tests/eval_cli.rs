@@ -1,9 +1,9 @@
 //! `nl2py eval` and generated code, end to end with a tiny model trained on the fixture data:
 //! nothing runs without `--run`; `--run` without python3 says so; with it, English–Python dev's
-//! programs, MBPP's test problems and the held-out functions are run and scored, runs-clean
-//! counted against a stand-in python3 whose verdicts are known. The sandbox's guards have their
-//! own tests, in `src/sandbox.rs`; pass@1 on answers known right and wrong is a unit test of
-//! `src/eval.rs`.
+//! programs, MBPP's test problems and the held-out functions are run and scored, runs-clean and
+//! MBPP's pass@1 counted against a stand-in python3 whose verdicts are known. The sandbox's
+//! guards have their own tests, in `src/sandbox.rs`; pass@1 on answers that pass, fail, raise
+//! and hang is a unit test of `src/eval.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -94,6 +94,14 @@ fn row<'a>(rows: &'a [serde_json::Value], split: &str) -> &'a serde_json::Value 
     rows.iter().find(|r| r["split"] == split).unwrap_or_else(|| panic!("no {split} row in {rows:?}"))
 }
 
+/// An MBPP problem as `mbpp-sanitized.json` holds it: "add two numbers", with `tests`.
+fn mbpp_problem(task_id: u64, tests: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "source_file": "x", "task_id": task_id, "prompt": "Write a function to add two numbers.",
+        "code": "def add(a, b):\n    return a + b", "test_imports": [], "test_list": tests,
+    })
+}
+
 #[test]
 fn without_run_no_python_is_started() {
     // A python3 first on PATH that leaves a mark when anything starts it.
@@ -128,13 +136,7 @@ fn run_without_python3_says_what_is_missing() {
 fn run_scores_english_python_programs_and_mbpp_problems() {
     // Two test problems and one outside MBPP's test ids (11–510), which is not scored.
     let dir = temp("mbpp");
-    let problem = |id: u64| {
-        serde_json::json!({
-            "source_file": "x", "task_id": id, "prompt": "Write a function to add two numbers.",
-            "code": "def add(a, b):\n    return a + b", "test_imports": [],
-            "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
-        })
-    };
+    let problem = |id| mbpp_problem(id, &["assert add(1, 2) == 3", "assert add(0, 0) == 0"]);
     let mbpp = dir.join("mbpp.json");
     std::fs::write(&mbpp, serde_json::json!([problem(2), problem(11), problem(12)]).to_string()).unwrap();
 
@@ -166,7 +168,7 @@ fn run_scores_english_python_programs_and_mbpp_problems() {
 }
 
 #[test]
-fn runs_clean_is_the_share_of_programs_that_run_clean() {
+fn runs_clean_and_pass_at_1_are_the_shares_that_pass() {
     // English–Python dev gets three more examples, whose prompt has no word the model knows:
     // they get no code, an empty program.
     let (prepared, _) = prepared_and_model();
@@ -190,23 +192,43 @@ fn runs_clean_is_the_share_of_programs_that_run_clean() {
     }
     std::fs::write(&dev, examples).unwrap();
 
+    // Four MBPP test problems, the asserts of one marked to fail.
+    let mbpp = data.join("mbpp.json");
+    let problems: Vec<_> = (11..15)
+        .map(|id| {
+            mbpp_problem(
+                id,
+                &[if id == 12 {
+                    "assert add(1, 2) == 4  # stand-in: fails"
+                } else {
+                    "assert add(1, 2) == 3"
+                }],
+            )
+        })
+        .collect();
+    std::fs::write(&mbpp, serde_json::json!(problems).to_string()).unwrap();
+
     // A python3 that names itself when asked for the interpreter and runs a program clean
-    // exactly when it is not empty (the sandbox's probe is `pass`).
+    // exactly when it is not empty (the sandbox's probe is `pass`) and not marked to fail.
     let bin = temp("runs-clean-python");
     let python = bin.join("python3");
-    std::fs::write(&python, "#!/bin/sh\nif [ \"$3\" = -c ]; then echo \"$0\"; else test -s \"$3\"; fi\n")
-        .unwrap();
+    let verdicts = "#!/bin/sh\nif [ \"$3\" = -c ]; then echo \"$0\"\n\
+                    elif grep -q 'stand-in: fails' \"$3\"; then exit 1\nelse test -s \"$3\"; fi\n";
+    std::fs::write(&python, verdicts).unwrap();
     std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
 
     let no_mbpp = temp("runs-clean-no-mbpp");
-    let out = eval_on(&data, &["--run", "--json"], Some(&path), Some(&no_mbpp));
+    let out = eval_on(&data, &["--run", "--mbpp", s(&mbpp), "--json"], Some(&path), Some(&no_mbpp));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(stderr.contains(&format!("sandbox: {} -I -S", s(&python))), "{stderr}");
     let scores = rows(out);
     let english = row(&scores, "english-python-dev");
     assert_eq!(english["examples"], 4, "{english}");
     assert_eq!(english["runs_clean"], 25.0, "the model's program runs, the three empty ones fail: {english}");
+    let tested = row(&scores, "mbpp-test");
+    assert_eq!(tested["examples"], 4, "{tested}");
+    assert_eq!(tested["pass_at_1"], 75.0, "three problems pass, the marked one fails: {tested}");
 }
 
 #[test]

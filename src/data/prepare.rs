@@ -641,8 +641,8 @@ mod tests {
         assert_ne!(a.splits[&Split::Dev], c.splits[&Split::Dev]);
     }
 
-    /// Every example gets neighbours from the licensed train and pretrain pairs, never from its
-    /// own group; English–Python (no licence) stays out of the index.
+    /// Every example gets neighbours from the licensed train and pretrain pairs, never from dev,
+    /// test or its own group; English–Python (no licence) stays out of the index.
     #[test]
     fn neighbours_come_from_licensed_pairs_of_other_groups() {
         let config = PrepareConfig { neighbours: 2, max_example_len: 16, ..Default::default() };
@@ -661,8 +661,14 @@ mod tests {
                         .iter()
                         .chain(&prepared.splits[&Split::Pretrain])
                         .find(|e| e.prompt == found.prompt && e.snippet == found.code)
-                        .map(|e| e.group());
-                    assert_ne!(found_group, Some(example.group()), "{} retrieved its own group", example.id);
+                        .map(|e| e.group())
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{} retrieved {:?}, neither a train nor a pretrain pair",
+                                example.id, found.prompt
+                            )
+                        });
+                    assert_ne!(found_group, example.group(), "{} retrieved its own group", example.id);
                 }
             }
         }
