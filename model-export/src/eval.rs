@@ -126,6 +126,9 @@ struct SplitScore {
     /// With --run, for MBPP and the held-out functions: % of problems whose asserts pass (with
     /// --samples, the pass@1 estimate over the samples).
     pass_at_1: Option<f64>,
+    /// With --copy-examples: % of (first) answers that are a retrieved example's code as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copied: Option<f64>,
     /// With --samples N: pass@k in % for k = 1, 10, 100 up to N.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pass_at_k: BTreeMap<usize, f64>,
@@ -332,10 +335,11 @@ fn generate(
     examples: &[Example],
     samples: usize,
     args: &Args,
-) -> anyhow::Result<Vec<Vec<String>>> {
+) -> anyhow::Result<(Vec<Vec<String>>, usize)> {
     let prompts: Vec<&str> =
         examples.iter().flat_map(|e| std::iter::repeat_n(e.prompt.as_str(), samples)).collect();
     let mut codes = Vec::with_capacity(prompts.len());
+    let mut copied = 0;
     for (n, chunk) in prompts.chunks(32).enumerate() {
         let mut options = args.search.options();
         if let Search::Sample { seed, .. } = &mut options.search {
@@ -343,14 +347,17 @@ fn generate(
         }
         for generation in pollster::block_on(translator.generate_batch(chunk, &options))? {
             codes.push(match generation {
-                Ok(generation) => generation.code,
+                Ok(generation) => {
+                    copied += usize::from(generation.copied_from.is_some() && codes.len() % samples == 0);
+                    generation.code
+                }
                 // A prompt the model cannot read gets no code, and scores as such.
                 Err(nl2py::Error::EmptyPrompt | nl2py::Error::UnknownPrompt(_)) => String::new(),
                 Err(e) => return Err(e.into()),
             });
         }
     }
-    Ok(codes.chunks(samples).map(<[String]>::to_vec).collect())
+    Ok((codes.chunks(samples).map(<[String]>::to_vec).collect(), copied))
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -412,7 +419,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             FUNCTIONS => examples.iter().map(Tested::of).collect(),
             _ => Vec::new(),
         };
-        let answers = generate(&translator, &examples, if problems.is_empty() { 1 } else { samples }, args)?;
+        let (answers, copied) =
+            generate(&translator, &examples, if problems.is_empty() { 1 } else { samples }, args)?;
         // The scores of text read each problem's first answer.
         let codes: Vec<String> = answers.iter().map(|a| a[0].clone()).collect();
         let tokens: Vec<(Vec<String>, Vec<String>)> = codes
@@ -453,6 +461,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             runs_clean,
             pass_at_1: tested.then(|| pass_at_k(&passes, 1)),
             pass_at_k: sampled_passes,
+            copied: args.search.options().copy_examples.map(|_| percent(copied)),
             references_failing: (name == FUNCTIONS).then_some(references_failing),
             sandbox: sandbox.as_ref().filter(|_| !runs.is_empty()).map(Sandbox::describe),
             seconds: started.elapsed().as_secs_f64(),
@@ -483,6 +492,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                     head
                 }
                 None => format!("{} examples", score.examples),
+            };
+            let head = match score.copied {
+                Some(copied) => format!("{head} ({copied:.1} % copied from an example)"),
+                None => head,
             };
             let clean = match (score.pass_at_1, score.runs_clean) {
                 (Some(_), _) => String::new(),

@@ -51,6 +51,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if generation.cut_to_parse {
         eprintln!("note: no answer parsed whole; these are the lines of the best one that do");
     }
+    if let Some(example) = generation.copied_from.and_then(|n| Some((n, generation.examples.get(n)?))) {
+        let (n, example) = example;
+        eprintln!(
+            "note: the code of retrieved example {} ({}, {}), as it is",
+            n + 1,
+            example.source,
+            example.licence
+        );
+    }
     print!("{}", generation.code);
     if args.show_examples {
         print_examples(&generation);

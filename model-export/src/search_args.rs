@@ -27,6 +27,11 @@ pub struct SearchArgs {
     /// or compiles and reads no name that nothing defines and the prompt does not give).
     #[arg(long)]
     allow_fragments: bool,
+    /// Offer each retrieved function, as it is, among the beam's answers, scored by the model and
+    /// the reranker like the beam's own plus BIAS (the answer says when one is taken); `off`
+    /// never copies [default: the core's, 0]
+    #[arg(long, value_name = "BIAS|off", allow_negative_numbers = true, value_parser = parse_copy_bias)]
+    copy_examples: Option<CopyChoice>,
     /// Sample at this temperature (above 0) instead of searching.
     #[arg(long)]
     temperature: Option<f32>,
@@ -64,6 +69,19 @@ pub struct RerankArgs {
     /// bundle's].
     #[arg(long)]
     rerank_weight: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CopyChoice {
+    Off,
+    Bias(f32),
+}
+
+fn parse_copy_bias(text: &str) -> Result<CopyChoice, String> {
+    match text {
+        "off" => Ok(CopyChoice::Off),
+        _ => text.parse().map(CopyChoice::Bias).map_err(|_| format!("{text:?} is neither a number nor off")),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +126,11 @@ impl SearchArgs {
             max_tokens: self.max_tokens,
             prefer_parseable: !self.no_rerank,
             prefer_standalone: !self.allow_fragments,
+            copy_examples: match self.copy_examples {
+                Some(CopyChoice::Off) => None,
+                Some(CopyChoice::Bias(bias)) => Some(bias),
+                None => defaults.copy_examples,
+            },
             constrained: !self.unconstrained,
             repeat_limit: match self.repeat_limit {
                 Some(RepeatChoice::Off) => None,

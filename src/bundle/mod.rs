@@ -417,43 +417,11 @@ fn build(opened: Opened<'_>, device: &Device) -> Result<Translator> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use burn::store::burn_pack::Tensor as PackTensor;
     use serde_json::Value;
 
     use super::*;
-    use crate::retrieve::{IndexSource, NewEntry};
-    use crate::text::prompt;
-
-    /// A one-layer translator of 7 words; with `max_example_len`, it reads retrieved examples
-    /// from an index of two pairs.
-    fn translator(d_model: usize, max_example_len: Option<usize>) -> Translator {
-        let words: HashMap<String, usize> =
-            ["sort", "list", "x", "(", ")", "reverse", "string"].iter().map(|w| (w.to_string(), 5)).collect();
-        let vocab = Vocab::build(&words, 1);
-        let config = Seq2SeqConfig::new(vocab.len(), vocab.len())
-            .with_d_model(d_model)
-            .with_heads(2)
-            .with_d_ff(32)
-            .with_encoder_layers(1)
-            .with_decoder_layers(1)
-            .with_max_prompt_len(8)
-            .with_max_code_len(8)
-            .with_max_example_len(max_example_len);
-        let index = max_example_len.map(|len| {
-            let source = IndexSource { name: "conala-train.json".into(), licence: "CC BY-SA 4.0".into() };
-            let mut index = Index::new(vec![source], 2, len);
-            for (text, code) in [("sort list `x`", "sorted(x)"), ("reverse string `x`", "x[::-1]")] {
-                let tokens = prompt::tokenize(text).tokens;
-                let code_ids = ["x", "(", ")"].iter().map(|t| vocab.id(t) as u32).collect();
-                index.push(NewEntry { source: 0, prompt: text, code, prompt_tokens: &tokens, code_ids });
-            }
-            index
-        });
-        let device = Device::flex();
-        Translator::new(config.init(&device), config, vocab.clone(), vocab, true, index, device).unwrap()
-    }
+    use crate::decode::testing::translator;
 
     /// Bundle bytes of these parts at format `version`, with the header's length and the checksum.
     fn seal(version: u32, header: &Value, weights: &[u8], index: &[u8]) -> Vec<u8> {

@@ -63,13 +63,14 @@ impl History {
                 .flat_map(|&e| &self.attention[e * per_entry..(e + 1) * per_entry])
                 .copied()
                 .collect(),
+            copied_from: None,
         }
     }
 }
 
 impl BeamSearch {
     /// GNMT's length normalization.
-    fn normalized(&self, log_prob: f32, length: usize) -> f32 {
+    pub(super) fn normalized(&self, log_prob: f32, length: usize) -> f32 {
         log_prob / ((5.0 + length as f32) / 6.0).powf(self.length_penalty)
     }
 

@@ -20,14 +20,14 @@ use stepper::Stepper;
 
 use std::sync::Arc;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch::encoder_input;
 use crate::metrics::is_valid_python;
 use crate::model::{CpuDecoder, EncoderInput, Seq2Seq, Seq2SeqConfig, kernels};
-use crate::retrieve::{Hit, Index};
-use crate::text::vocab::{UNK_ID, Vocab};
+use crate::retrieve::{Hit, Index, is_definition};
+use crate::text::vocab::{BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab};
 use crate::text::{code, prompt};
 use crate::{Error, Result};
 
@@ -106,6 +106,11 @@ pub struct GenerateOptions {
     /// How many of the most likely tokens each generated token lists as alternatives.
     #[serde(default)]
     pub alternatives: usize,
+    /// `Some(bias)`: offer each retrieved example's code, as it is, among a beam's answers, scored
+    /// by the model as the beam scores its own plus `bias`, then reranked and chosen like them
+    /// ([`Generation::copied_from`] says when one wins). Not with a forced prefix.
+    #[serde(default)]
+    pub copy_examples: Option<f32>,
 }
 
 fn constrained_by_default() -> bool {
@@ -114,7 +119,8 @@ fn constrained_by_default() -> bool {
 
 impl Default for GenerateOptions {
     /// MODEL.md's headline search: a beam of 4 reranked towards code that parses, Python-aware
-    /// masking, and the repetition limit.
+    /// masking, the repetition limit, and retrieved functions offered as they are (bias 0, chosen
+    /// on dev: MODEL.md "Copying what retrieval finds").
     fn default() -> Self {
         Self {
             search: Search::DEFAULT,
@@ -126,6 +132,7 @@ impl Default for GenerateOptions {
             repeat_limit: Some(RepeatLimit { n: 4, times: 2 }),
             prefix: Vec::new(),
             alternatives: 5,
+            copy_examples: Some(0.0),
         }
     }
 }
@@ -147,6 +154,13 @@ impl GenerateOptions {
         }
         if let Some(&bad) = self.prefix.iter().find(|&&id| id >= code_vocab) {
             return Err(Error::Search(format!("prefix token {bad} is not in the code vocabulary")));
+        }
+        if let Some(bias) = self.copy_examples
+            && !bias.is_finite()
+        {
+            return Err(Error::Search(format!(
+                "the copied examples' bias must be a finite number, not {bias}"
+            )));
         }
         if self.alternatives > 100 {
             return Err(Error::Search(format!("at most 100 alternatives, not {}", self.alternatives)));
@@ -251,6 +265,9 @@ pub struct Generation {
     /// The retrieved pairs whose code the model read beside the prompt, nearest first.
     #[serde(default)]
     pub examples: Vec<RetrievedExample>,
+    /// The answer is this example's code, as it is ([`GenerateOptions::copy_examples`]).
+    #[serde(default)]
+    pub copied_from: Option<usize>,
 }
 
 /// A training pair retrieved for a prompt, with where it comes from.
@@ -315,6 +332,8 @@ pub(crate) struct Hypothesis {
     pub attention: Vec<f32>,
     /// Per step: the chosen token's log-probability and the alternatives.
     pub choices: Vec<rules::Choice>,
+    /// Which of the prompt's retrieved examples it copies, if it does.
+    pub copied_from: Option<usize>,
 }
 
 /// Reads a float tensor back to the CPU.
@@ -502,9 +521,22 @@ impl Translator {
                         (ranked, _) =
                             wider.run(self.start(&input)?, options.attention, &rules, watch).await?;
                     }
+                    // Retrieved examples' code, as it is, scored beside the beam's answers. The
+                    // search chooses among its own answers as without them; a copy that parses
+                    // and scores higher (bias included) then takes its place.
+                    let copying = options.copy_examples.filter(|_| options.prefix.is_empty() && !stopped);
+                    if let Some(bias) = copying {
+                        let copied = self.copied_answers(reading, &search, &ranked, options).await?;
+                        ranked.extend(
+                            copied.into_iter().map(|copy| Hypothesis { score: copy.score + bias, ..copy }),
+                        );
+                    }
                     if let (Some(reranker), false) = (&self.reranker, stopped) {
                         reranker.rerank(&reading.ids, &mut ranked, &self.device).await?;
                     }
+                    let (copies, mut ranked): (Vec<Hypothesis>, Vec<Hypothesis>) =
+                        ranked.into_iter().partition(|h| h.copied_from.is_some());
+                    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
                     if options.prefer_parseable && options.prefer_standalone {
                         let words = prompt_words(&reading.prompt);
                         prefer(&mut ranked, |ids| {
@@ -512,7 +544,17 @@ impl Translator {
                         });
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);
-                    let (best, cut) = choose(ranked, options.prefer_parseable, newline, max_tokens, parses);
+                    let (mut best, mut cut) =
+                        choose(ranked, options.prefer_parseable, newline, max_tokens, parses);
+                    let copy_parses = |copy: &Hypothesis| {
+                        let rank = copy.copied_from.expect("a copy names its example");
+                        is_valid_python(&self.example_code(&reading.hits, rank))
+                    };
+                    let best_copy =
+                        copies.into_iter().filter(copy_parses).max_by(|a, b| a.score.total_cmp(&b.score));
+                    if let Some(copy) = best_copy.filter(|copy| copy.score > best.score) {
+                        (best, cut) = (copy, false);
+                    }
                     answers.push((best, memory_width, cut));
                 }
             }
@@ -578,7 +620,10 @@ impl Translator {
         let Reading { prompt, ids, truncated, hits, .. } = reading;
         let source = ids.len();
         let output_tokens = self.code_vocab.decode(&best.ids);
-        let code = code_from_tokens(&output_tokens, &prompt.slots);
+        let code = match best.copied_from {
+            Some(rank) => self.example_code(&hits, rank),
+            None => code_from_tokens(&output_tokens, &prompt.slots),
+        };
         let attention = attention.then(|| CrossAttention {
             layers: self.config.decoder_layers,
             heads: self.config.heads,
@@ -633,7 +678,99 @@ impl Translator {
             cut_to_parse,
             attention,
             examples,
+            copied_from: best.copied_from,
         }
+    }
+
+    /// The code of the retrieved example `rank` of `hits`, as its source gave it.
+    fn example_code(&self, hits: &[Hit], rank: usize) -> String {
+        let index = self.index.as_ref().expect("examples come from an index");
+        let code = &index.entry(hits[rank].entry).code;
+        if code.ends_with('\n') { code.clone() } else { format!("{code}\n") }
+    }
+
+    /// The code of a reading's retrieved examples as answers, scored by the model as `search`
+    /// scores its own: the teacher-forced log-probability of the code ids (`<unk>` for a name the
+    /// vocabulary lacks, as in training) and `<eos>`, length normalized; with each token's
+    /// alternatives and, when kept, the cross-attention. Only examples that define a function
+    /// with a body are offered (a whole function is what a copy gives whole; a one-line example
+    /// is the model's to adapt), and none too long for `max_tokens` or equal to an answer in
+    /// `ranked`.
+    ///
+    /// # Shapes
+    /// decoder input and target `[examples, longest + 1]`; logits `[examples, longest + 1, vocab]`.
+    async fn copied_answers(
+        &self,
+        reading: &Reading,
+        search: &beam::BeamSearch,
+        ranked: &[Hypothesis],
+        options: &GenerateOptions,
+    ) -> Result<Vec<Hypothesis>> {
+        let Some(index) = &self.index else { return Ok(Vec::new()) };
+        let mut copies: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (rank, hit) in reading.hits.iter().enumerate() {
+            let entry = index.entry(hit.entry);
+            let ids: Vec<usize> = entry.code_ids.iter().map(|&id| id as usize).collect();
+            let usable = ids.len() < search.max_tokens && is_definition(&entry.code);
+            let new = !ranked.iter().any(|h| h.ids == ids) && !copies.iter().any(|(_, c)| *c == ids);
+            if usable && new {
+                copies.push((rank, ids));
+            }
+        }
+        if copies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = copies.len();
+        let length = copies.iter().map(|(_, ids)| ids.len()).max().unwrap_or(0) + 1;
+        let padded = |row: Vec<usize>| row.into_iter().chain(std::iter::repeat(PAD_ID)).take(length);
+        let decoder_input: Vec<i64> = copies
+            .iter()
+            .flat_map(|(_, ids)| padded([&[BOS_ID], &ids[..]].concat()))
+            .map(|id| id as i64)
+            .collect();
+        let (input, memory_width) = self.encoder_input(&vec![reading; rows]);
+        let mut state = self.model.start(self.model.encode(&input));
+        let decoder_input = Tensor::from_data(TensorData::new(decoder_input, [rows, length]), &self.device);
+        let (logits, cross_attention) = self.model.decode(&mut state, decoder_input);
+        let vocab = self.code_vocab.len();
+        let mut log_probs = read_floats(logits).await?;
+        log_softmax_rows(&mut log_probs, vocab);
+        // Per layer `[rows][heads][length][memory]`, read only when the answer keeps attention.
+        let mut layers = Vec::new();
+        if options.attention {
+            for layer in cross_attention {
+                layers.push(read_floats(layer).await?);
+            }
+        }
+        let heads = self.config.heads;
+        let mut answers = Vec::with_capacity(rows);
+        for (row, (rank, ids)) in copies.into_iter().enumerate() {
+            let at =
+                |step: usize| &log_probs[(row * length + step) * vocab..(row * length + step + 1) * vocab];
+            let mut log_prob = 0.0;
+            let mut choices = Vec::with_capacity(ids.len());
+            for (step, &id) in ids.iter().chain([&EOS_ID]).enumerate() {
+                log_prob += at(step)[id];
+                if id != EOS_ID {
+                    choices.push(rules::Choice {
+                        log_prob: at(step)[id],
+                        alternatives: rules::top(at(step), options.alternatives),
+                    });
+                }
+            }
+            let mut attention = Vec::new();
+            for step in 0..ids.len() {
+                for layer in &layers {
+                    for head in 0..heads {
+                        let at = ((row * heads + head) * length + step) * memory_width;
+                        attention.extend_from_slice(&layer[at..at + memory_width]);
+                    }
+                }
+            }
+            let score = search.normalized(log_prob, ids.len() + 1);
+            answers.push(Hypothesis { ids, score, attention, choices, copied_from: Some(rank) });
+        }
+        Ok(answers)
     }
 }
 
@@ -720,9 +857,84 @@ pub async fn greedy_batch(
     Ok(found.into_iter().map(|h| h.ids).collect())
 }
 
+/// What tests elsewhere in the crate build translators from.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::HashMap;
+
+    use burn::tensor::Device;
+
+    use super::Translator;
+    use crate::model::Seq2SeqConfig;
+    use crate::retrieve::{Index, IndexSource, NewEntry};
+    use crate::text::prompt;
+    use crate::text::vocab::Vocab;
+
+    /// The code of the first pair of [`translator`]'s index.
+    pub(crate) const SORT_FUNCTION: &str = "def sort(x):\n    return sorted(x)\n";
+
+    /// A one-layer translator of 7 words; with `max_example_len`, it reads retrieved examples
+    /// from an index of two pairs (`sort list `x``: a function returning `sorted(x)`, `reverse
+    /// string `x``: `x[::-1]`, both with the code ids of `x ( )`).
+    pub(crate) fn translator(d_model: usize, max_example_len: Option<usize>) -> Translator {
+        let words: HashMap<String, usize> =
+            ["sort", "list", "x", "(", ")", "reverse", "string"].iter().map(|w| (w.to_string(), 5)).collect();
+        let vocab = Vocab::build(&words, 1);
+        let config = Seq2SeqConfig::new(vocab.len(), vocab.len())
+            .with_d_model(d_model)
+            .with_heads(2)
+            .with_d_ff(32)
+            .with_encoder_layers(1)
+            .with_decoder_layers(1)
+            .with_max_prompt_len(8)
+            .with_max_code_len(8)
+            .with_max_example_len(max_example_len);
+        let index = max_example_len.map(|len| {
+            let source = IndexSource { name: "conala-train.json".into(), licence: "CC BY-SA 4.0".into() };
+            let mut index = Index::new(vec![source], 2, len);
+            for (text, code) in [("sort list `x`", SORT_FUNCTION), ("reverse string `x`", "x[::-1]")] {
+                let tokens = prompt::tokenize(text).tokens;
+                let code_ids = ["x", "(", ")"].iter().map(|t| vocab.id(t) as u32).collect();
+                index.push(NewEntry { source: 0, prompt: text, code, prompt_tokens: &tokens, code_ids });
+            }
+            index
+        });
+        let device = Device::flex();
+        Translator::new(config.init(&device), config, vocab.clone(), vocab, true, index, device).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A retrieved function is offered as it is (its ids are `x ( )`, its text a function):
+    /// taken when the bias lifts it over the beam's answer, never otherwise.
+    #[test]
+    fn a_copied_example_is_taken_as_it_is_when_it_scores_higher() {
+        let translator = testing::translator(16, Some(6));
+        let generate = |copy_examples| {
+            let options = GenerateOptions {
+                copy_examples,
+                max_tokens: 6,
+                attention: true,
+                ..GenerateOptions::default()
+            };
+            pollster::block_on(translator.generate("sort list `x`", &options)).unwrap()
+        };
+        let copied = generate(Some(1e6));
+        assert_eq!(copied.copied_from, Some(0));
+        assert_eq!(copied.code, testing::SORT_FUNCTION);
+        assert_eq!(copied.output_tokens, ["x", "(", ")"]);
+        assert_eq!(copied.tokens.len(), 3, "each copied token has its probability");
+        assert!(copied.tokens.iter().all(|t| t.probability > 0.0 && t.probability <= 1.0));
+        assert_eq!(copied.attention.as_ref().unwrap().steps(), 3);
+        for copy_examples in [Some(-1e6), None] {
+            let own = generate(copy_examples);
+            assert_eq!(own.copied_from, None);
+            assert_ne!(own.code, testing::SORT_FUNCTION);
+        }
+    }
 
     #[test]
     fn reranking_takes_the_best_candidate_that_parses() {
@@ -781,6 +993,7 @@ mod tests {
             choices: vec![rules::Choice::default(); ids.len()],
             ids,
             score: -1.0,
+            copied_from: None,
         };
         let other = Hypothesis { ids: vec![7, NEWLINE], score: -2.0, ..Hypothesis::default() };
         let (cut, was_cut) = choose(vec![best.clone(), other], true, NEWLINE, 7, parses);

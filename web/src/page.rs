@@ -610,6 +610,16 @@ impl App {
                 if generation.cut_to_parse {
                     notice.push_str("No answer parsed whole: these are the lines of the best one that do. ");
                 }
+                if let Some((n, example)) =
+                    generation.copied_from.and_then(|n| Some((n, generation.examples.get(n)?)))
+                {
+                    notice.push_str(&format!(
+                        "This is retrieved example {} as it is ({}, {}). ",
+                        n + 1,
+                        example.source,
+                        example.licence
+                    ));
+                }
                 if self.stop.get() {
                     notice.push_str("Stopped. ");
                 }
