@@ -9,7 +9,7 @@
     scripts/fetch-data.py --where      print the data folder nl2py reads: $NL2PY_DATA, else
                                        ../shared/data when present, else data/sets/ (the same
                                        rule as nl2py::data::data_dir)
-    scripts/fetch-data.py --table      print the data sets table (README and MODEL.md hold it)
+    scripts/fetch-data.py --table      print the data sets table (docs/data.md and MODEL.md hold it)
 
 Single files come from their pinned URLs; folder-shaped sets come as the repository's archive
 at the pinned commit, of which only the files in the set's listing are kept, each checked

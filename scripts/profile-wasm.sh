@@ -3,7 +3,7 @@
 # wasm32 as the page's wasm is (simd128, the `web` profile, Flex with `simd`), runs the speed
 # prompts under Node's WASI with `node --cpu-prof`; the functions with the most time of their own
 # are listed (round 0, the warm-up, and the model's load are in the profile too: use enough
-# rounds). Same engine as Chromium (V8), and close to the page benchmark's speed (README, "Speed").
+# rounds). Same engine as Chromium (V8), and close to the page benchmark's speed (docs/speed.md).
 # A profiler, never a test. Needs node (Debian: apt-get install nodejs) and python3.
 #   scripts/profile-wasm.sh [greedy|default|first-token] [ROUNDS] [BUNDLE]
 set -euo pipefail

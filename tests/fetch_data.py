@@ -191,10 +191,10 @@ class TheRealManifest(unittest.TestCase):
         result = run("--verify", shared)
         self.assertEqual(result.returncode, 0, result.stderr)
 
-    def test_readme_and_model_card_hold_its_table(self):
+    def test_data_doc_and_model_card_hold_its_table(self):
         table = run("--table")
         self.assertEqual(table.returncode, 0, table.stderr)
-        for doc in ["README.md", "MODEL.md"]:
+        for doc in ["docs/data.md", "MODEL.md"]:
             self.assertTrue(table.stdout.strip() in (ROOT / doc).read_text(),
                             f"{doc}'s data sets table differs from `scripts/fetch-data.py --table`")
 

@@ -2,7 +2,7 @@
 //! is a pair:
 //! - the English is the docstring's first sentence, read from its prose only (before the first
 //!   doctest or section such as `:param` or `Args:`, without lines that hold a URL), backticks
-//!   kept on parameter names only ([`functions::sentence`]); the function's name is not added;
+//!   kept on parameter names only (`functions::sentence`); the function's name is not added;
 //! - the code is the imports the function reads, then the function without its docstrings;
 //! - the tests are its doctests: `>>> CALL` with a literal expected output becomes
 //!   `assert CALL == OUTPUT`, `>>>` lines without output stay as setup; a doctest that raises,

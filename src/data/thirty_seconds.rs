@@ -4,7 +4,7 @@
 //! the comment line below the call).
 //!
 //! The English is the first paragraph after the front matter, backticks kept on parameter names
-//! only ([`functions::sentence`]); the code is the first block as written. The tests come from
+//! only (`functions::sentence`); the code is the first block as written. The tests come from
 //! the second block: a call whose comment is a literal becomes `assert CALL == LITERAL`; other
 //! statements (imports, assignments) stay as setup; calls without a literal result (printed
 //! output, `date(…)`) are left out. A snippet without front matter, sentence, code block or

@@ -1,7 +1,7 @@
 //! Generation: from a prompt to Python with a trained model. The search runs on the CPU over
 //! logits read back with `into_data_async`, so the same loop serves Flex natively and WebGPU in
 //! a browser (where synchronous reads are not possible). Every search applies the same
-//! [`rules`]: only tokens that can continue Python, a repetition limit, a forced prefix, and
+//! `rules`: only tokens that can continue Python, a repetition limit, a forced prefix, and
 //! the alternatives each token had. The CLI, `nl2py eval` and the page share
 //! [`GenerateOptions::default`], the search MODEL.md's headline row measures.
 
@@ -90,11 +90,11 @@ pub struct GenerateOptions {
     #[serde(default)]
     pub prefer_parseable: bool,
     /// With `prefer_parseable`: of those that parse, take the best that is one line or could run
-    /// on its own, when one is ([`standalone`]: CPython compiles it, and it reads no name that
+    /// on its own, when one is (`standalone`: CPython compiles it, and it reads no name that
     /// is not bound in it, a builtin or a word of the prompt).
     #[serde(default)]
     pub prefer_standalone: bool,
-    /// Rule out tokens that cannot continue Python ([`grammar`]).
+    /// Rule out tokens that cannot continue Python (`grammar`).
     #[serde(default = "constrained_by_default")]
     pub constrained: bool,
     /// Rule out degenerate repetition.

@@ -2,8 +2,8 @@
 //!
 //! Burn's `Dropout::forward` draws one Bernoulli sample per element through the backend's seeded
 //! ChaCha generator, on one thread behind a lock, then multiplies twice (mask, then scale). On
-//! the from-scratch training run that was 18 % of all CPU time (`perf`, README "Where a training
-//! step's time goes"), and serial. Here each pair of elements takes its bits from its own
+//! the from-scratch training run that was 18 % of all CPU time (`perf`, docs/training.md "Where a
+//! training step's time goes"), and serial. Here each pair of elements takes its bits from its own
 //! output of a SplitMix64 stream keyed by the call: any chunk can be drawn on any thread and the mask is the same whatever the
 //! thread count. The mask holds 0 or 1/keep, so one multiplication applies it. The layer stays
 //! Burn's `Dropout` (its probability and training flag), so saved models are unchanged.

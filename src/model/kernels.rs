@@ -65,7 +65,7 @@ pub fn add_scaled(y: &mut [f32], a: f32, x: &[f32]) {
 /// Values per 8-bit block, as `bundle::int8` stores them.
 pub const QUANT_BLOCK: usize = 32;
 
-/// How a [`Dense`] holds weights that are exactly 8-bit blocks.
+/// How a `Dense` holds weights that are exactly 8-bit blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
     Float,
@@ -79,7 +79,7 @@ impl Storage {
     /// step of the shipped model took 0.9 ms against 2.0 ms in float (headless Chromium);
     /// natively 1.0–1.1 ms against 2.4 ms, and greedy generation 680–760 tokens/s against 410
     /// (`nl2py bench`, x86-64; float weights, 16 MB for the decoder, do not stay in cache).
-    /// Those were int8 weights widened to floats; their integer products ([`Split`]) have since
+    /// Those were int8 weights widened to floats; their integer products (`Split`) have since
     /// taken one row's step to 0.34 ms natively, and to 0.18 ms with AVX2.
     pub const FASTEST: Storage = Storage::KeepInt8;
 }

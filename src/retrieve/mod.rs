@@ -211,7 +211,7 @@ impl Index {
     /// The `k` nearest entries for a prompt's tokens, best first, leaving out entries for which
     /// `skip` is true; entries sharing no word are not hits. BM25 ranks the entries by the
     /// query's words (ties: lower entry first); the first is the best. Each next one is the best
-    /// useful candidate (scoring at least [`USEFUL`] of the best) that, with
+    /// useful candidate (scoring at least `USEFUL` of the best) that, with
     /// [`Matching::diverse`], is no near copy of one already picked, and, with
     /// [`Matching::definitions`], defines a function while none picked does and the prompt asks
     /// for one; without a useful candidate, the next best.
@@ -294,7 +294,7 @@ impl Index {
     }
 
     /// Whether two entries' code is nearly the same: the multiset Jaccard overlap of their code
-    /// ids is at least [`NEAR_COPY`].
+    /// ids is at least `NEAR_COPY`.
     pub fn near_copies(&self, a: usize, b: usize) -> bool {
         let sorted = |e: usize| {
             let mut ids = self.entries[e].code_ids.clone();
