@@ -25,9 +25,29 @@ struct Tally {
     failures: Vec<String>,
 }
 
+/// The interpreter whose `tokenize` is the oracle: `python3`, or `NL2PY_ORACLE_PYTHON`, checked
+/// to be 3.8 to 3.11. Python 3.12 rewrote `tokenize` on the C tokenizer (PEP 701): f-strings
+/// come apart into FSTRING_START/MIDDLE/END and bad input raises instead of giving an
+/// ERRORTOKEN, so its verdicts are not the ones the oracle compares against.
+fn oracle_python() -> String {
+    let python = std::env::var("NL2PY_ORACLE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .unwrap_or_else(|e| panic!("{python} is needed as the tokenizer oracle: {e}"));
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let minor = version.strip_prefix("3.").and_then(|m| m.parse::<u32>().ok());
+    assert!(
+        out.status.success() && matches!(minor, Some(8..=11)),
+        "the tokenizer oracle needs Python 3.8 to 3.11 (tokenize changed in 3.12), but {python} is \
+         {version:?}: set NL2PY_ORACLE_PYTHON to such an interpreter"
+    );
+    python
+}
+
 /// Runs every (id, code) through our tokenizer and printer and through the Python oracle.
 fn check(snippets: &[(String, String)]) -> Tally {
-    let mut child = Command::new("python3")
+    let mut child = Command::new(oracle_python())
         .arg(root().join("tests/oracle/py_tokens.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -37,7 +57,7 @@ fn check(snippets: &[(String, String)]) -> Tally {
     let mut records = Vec::new();
     for (id, src) in snippets {
         let round = code::tokenize(src).ok().map(|tokens| code::detokenize(&tokens));
-        ours.insert(id.clone(), round.is_some());
+        assert!(ours.insert(id.clone(), round.is_some()).is_none(), "two snippets are named {id}");
         records.push(json!({"id": id, "original": src, "roundtrip": round}).to_string());
     }
     // Written from a thread: the oracle answers while it reads, and both pipes must keep moving.
@@ -51,10 +71,13 @@ fn check(snippets: &[(String, String)]) -> Tally {
     writer.join().unwrap();
     assert!(output.status.success(), "the oracle failed");
     let mut tally = Tally { snippets: snippets.len(), ..Default::default() };
+    // A snippet the oracle skips, or answers twice, would otherwise leave the tally unmoved.
+    let mut answered = BTreeSet::new();
     for line in String::from_utf8(output.stdout).unwrap().lines() {
         let r: Value = serde_json::from_str(line).unwrap();
         let id = r["id"].as_str().unwrap().to_string();
-        let we_accept = ours[&id];
+        let we_accept = *ours.get(&id).unwrap_or_else(|| panic!("the oracle answered for {id}, never asked"));
+        assert!(answered.insert(id.clone()), "the oracle answered twice for {id}");
         let python_accepts = r["python_accepts"].as_bool().unwrap();
         let detail = r["first_difference"].as_str().unwrap_or("").to_string();
         if python_accepts {
@@ -70,6 +93,13 @@ fn check(snippets: &[(String, String)]) -> Tally {
             tally.failures.push(format!("{id}: Python rejects ({detail}), we accept"));
         }
     }
+    let unanswered: Vec<&String> = ours.keys().filter(|id| !answered.contains(*id)).collect();
+    assert!(
+        unanswered.is_empty(),
+        "no verdict from the oracle for {} snippets, first {:?}",
+        unanswered.len(),
+        unanswered.first()
+    );
     tally
 }
 

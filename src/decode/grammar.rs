@@ -418,16 +418,27 @@ mod tests {
             Self::of(&[tokens.split(' ').map(String::from).collect()])
         }
 
+        /// A token the test names must be in the vocabulary: an unknown one reads as `<unk>`,
+        /// and a check of "x =" would silently check "x <unk>".
+        fn id(&self, token: &str) -> usize {
+            let id = self.vocab.id(token);
+            assert!(
+                id != UNK_ID || token == crate::text::vocab::UNK,
+                "{token:?} is not in the test's vocabulary"
+            );
+            id
+        }
+
         fn after<S: AsRef<str>>(&self, tokens: &[S]) -> PyState {
             let mut state = PyState::default();
-            tokens.iter().for_each(|t| state.advance(self.vocab.id(t.as_ref()), &self.classes));
+            tokens.iter().for_each(|t| state.advance(self.id(t.as_ref()), &self.classes));
             state
         }
 
         fn allowed(&self, state: &PyState, next: &str) -> bool {
             let mut row = vec![0.0; self.vocab.len()];
             state.mask(&self.classes, &mut row);
-            row[self.vocab.id(next)].is_finite()
+            row[self.id(next)].is_finite()
         }
 
         fn allows(&self, tokens: &[&str], next: &str) -> bool {
@@ -455,7 +466,7 @@ mod tests {
 
     #[test]
     fn characters_python_has_no_token_for_only_in_strings() {
-        let g = Grammar::of(&[vec!["x".into(), "?".into(), "$".into(), "'".into(), "\\".into()]]);
+        let g = Grammar::of(&[["x", "=", "?", "$", "'", "\\"].map(String::from).to_vec()]);
         for token in ["?", "$", "\\"] {
             assert!(!g.allows(&["x", "="], token), "{token} outside a string");
             assert!(g.allows(&["x", "=", "'"], token), "{token} inside a string");
