@@ -1,10 +1,12 @@
 //! `nl2py generate`: Python for one prompt, with the retrieved examples and the cross-attention
-//! as text on request.
+//! as text on request, and the answer run in `eval --run`'s sandbox on request.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nl2py::decode::{GenerateOptions, Generation};
 
+use crate::sandbox::Sandbox;
 use crate::search_args::SearchArgs;
 
 #[derive(clap::Args)]
@@ -26,7 +28,15 @@ pub struct Args {
     /// and licence (a retrieval model's; others have none).
     #[arg(long)]
     show_examples: bool,
-    /// Print everything as JSON.
+    /// Run the answer as a program in `nl2py eval --run`'s sandbox (python3; `nl2py eval --help`
+    /// says what it isolates) and print how it ended and the last 4 KB it wrote (stdout and
+    /// stderr); `input()` reads nothing.
+    #[arg(long)]
+    run: bool,
+    /// Seconds of wall clock the answer may run with --run before it is killed.
+    #[arg(long, default_value_t = 5, requires = "run")]
+    run_timeout: u64,
+    /// Print everything as JSON (with --run, the run's outcome and output under "run").
     #[arg(long)]
     json: bool,
     /// Backend: flex (CPU), or wgpu, vulkan, cuda[:N] where built with that feature.
@@ -37,12 +47,19 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let device = crate::devices::parse(&args.device)?.remove(0);
     let model = args.model.clone().unwrap_or_else(|| PathBuf::from(crate::model_file::SHIPPED));
+    // Before the model loads: a missing python3 says so at once.
+    let sandbox = args.run.then(|| Sandbox::new(Duration::from_secs(args.run_timeout))).transpose()?;
     let mut translator = crate::model_file::load(&model, &device)?;
     args.search.rerank.apply(&mut translator, &device)?;
     let options = GenerateOptions { attention: args.attention || args.json, ..args.search.options() };
     let generation = pollster::block_on(translator.generate(&args.prompt, &options))?;
+    let ran = sandbox.as_ref().map(|sandbox| sandbox.run(&generation.code)).transpose()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&generation)?);
+        let mut json = serde_json::to_value(&generation)?;
+        if let Some(ran) = &ran {
+            json["run"] = serde_json::json!({ "outcome": ran.outcome.to_string(), "output": ran.output });
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     if generation.truncated {
@@ -61,6 +78,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     print!("{}", generation.code);
+    if let Some(ran) = &ran {
+        println!("\n--- ran in the sandbox: {}", ran.outcome);
+        print!("{}", ran.output);
+        if !ran.output.is_empty() && !ran.output.ends_with('\n') {
+            println!();
+        }
+    }
     if args.show_examples {
         print_examples(&generation);
     }

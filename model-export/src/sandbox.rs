@@ -56,6 +56,16 @@ pub enum Outcome {
     TimedOut,
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Passed => write!(f, "ran to its end (exit status 0)"),
+            Self::Failed(status) => write!(f, "failed (exit status {status})"),
+            Self::TimedOut => write!(f, "killed at the time limit"),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Run {
     pub outcome: Outcome,

@@ -1,7 +1,8 @@
 //! `nl2py eval` and generated code, end to end with a tiny model trained on the fixture data:
 //! nothing runs without `--run`; `--run` without python3 says so; with it, English–Python dev's
 //! programs, MBPP's test problems and the held-out functions are run and scored, runs-clean and
-//! MBPP's pass@1 counted against a stand-in python3 whose verdicts are known. The sandbox's
+//! MBPP's pass@1 counted against a stand-in python3 whose verdicts are known; `generate --run`
+//! prints what the answer wrote and how it ended. The sandbox's
 //! guards have their own tests, in `src/sandbox.rs`; pass@1 on answers that pass, fail, raise
 //! and hang is a unit test of `src/eval.rs`.
 
@@ -273,4 +274,41 @@ fn run_scores_the_held_out_functions_whose_own_code_passes() {
     assert!(scored["pass_at_k"].get("10").is_none());
     let out = eval_on(&data, &["--run", "--samples", "3"], None, None);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("give --temperature"));
+}
+
+#[test]
+fn generate_run_prints_what_the_answer_wrote_and_how_it_ended() {
+    // A python3 that names itself when asked for the interpreter, runs the sandbox's probe
+    // (`pass`) clean, and otherwise prints the program's first line and exits with status 3.
+    let bin = temp("generate-run-python");
+    let python = bin.join("python3");
+    let script = "#!/bin/sh\nif [ \"$3\" = -c ]; then echo \"$0\"\nelif [ \"$(cat \"$3\")\" = pass ]; then exit 0\n\
+                  else echo \"stand-in ran: $(head -n 1 \"$3\")\"; exit 3; fi\n";
+    std::fs::write(&python, script).unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
+    let generate = |extra: &[&str]| {
+        let model = &prepared_and_model().1;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nl2py"));
+        command.args(["generate", "--model", s(model), "--max-tokens", "12", "sort list `xs`", "--run"]);
+        command.args(extra).env("PATH", &path).output().unwrap()
+    };
+    let text = ok(generate(&[]));
+    let (code, ran) = text.split_once("\n--- ran in the sandbox: ").expect(&text);
+    let first_line = code.lines().next().unwrap_or_default();
+    assert_eq!(ran, format!("failed (exit status 3)\nstand-in ran: {first_line}\n"), "{text}");
+
+    let json: serde_json::Value = serde_json::from_str(&ok(generate(&["--json"]))).unwrap();
+    assert_eq!(json["run"]["outcome"], "failed (exit status 3)", "{json}");
+    assert_eq!(json["run"]["output"], format!("stand-in ran: {first_line}\n"));
+    assert_eq!(json["code"].as_str().unwrap().lines().next().unwrap_or_default(), first_line);
+
+    let no_python = temp("generate-run-no-python");
+    let out = Command::new(env!("CARGO_BIN_EXE_nl2py"))
+        .args(["generate", "--model", s(&prepared_and_model().1), "sort list `xs`", "--run"])
+        .env("PATH", s(&no_python))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("python3 is needed for --run"), "{out:?}");
 }
