@@ -3,9 +3,11 @@
 //! parses, sure of each token, no special token written out, and each token's probability and
 //! alternatives.
 
+use std::sync::{Arc, Mutex};
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nl2py::bundle;
-use nl2py::decode::{GenerateOptions, Search, Translator};
+use nl2py::decode::{GenerateOptions, PREFER_RUNNING_TRIES, Runner, Search, Translator};
 use nl2py::metrics::{is_valid_python, leaks_special_token};
 use nl2py::model::{CpuDecoder, EncoderInput, Seq2Seq, Storage};
 
@@ -188,4 +190,27 @@ fn compare_steps(model: &Seq2Seq, decoder: &CpuDecoder, device: &Device) {
         let largest = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(largest < 1e-4, "int8={}, step {t}: logits differ by up to {largest}", decoder.is_int8());
     }
+}
+
+/// With `prefer_running`, the search asks the translator's runner about its answers that parse,
+/// best first, and takes the first it passes; without a runner nothing changes.
+#[test]
+fn prefer_running_takes_the_first_answer_the_runner_passes() {
+    let mut translator = shipped();
+    let prompt = "sort list `d` by value";
+    let options = GenerateOptions { prefer_running: true, ..GenerateOptions::default() };
+    let plain = generate(&translator, prompt, &options);
+    assert_eq!(plain, generate(&translator, prompt, &GenerateOptions::default()));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (seen, refused) = (asked.clone(), plain.clone());
+    translator.runner = Some(Runner(Arc::new(move |code: &str| {
+        seen.lock().unwrap().push(code.to_string());
+        code != refused
+    })));
+    let chosen = generate(&translator, prompt, &options);
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked[0], plain, "the search's own choice is asked first");
+    assert!(asked.len() >= 2 && asked.len() <= PREFER_RUNNING_TRIES, "{asked:?}");
+    assert_eq!(&chosen, asked.last().unwrap());
+    assert!(is_valid_python(&chosen), "{chosen}");
 }

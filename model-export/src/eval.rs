@@ -381,11 +381,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Some(sandbox) if wanted(FUNCTIONS) => held_out_functions(&args.data, sandbox)?,
         _ => (Vec::new(), 0),
     };
+    let runner = args.search.runner()?;
     let mut translator = crate::model_file::load(&args.model, &device)?;
     if args.no_retrieval {
         translator.index = None;
     }
     args.search.rerank.apply(&mut translator, &device)?;
+    translator.runner = runner;
     // A folder's splits and references are those of its slot setting: scores compare only on
     // data prepared as the model was trained, with slots or without.
     if crate::prepared::read_config(&args.data)?.slots != translator.slots {

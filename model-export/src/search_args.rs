@@ -2,10 +2,14 @@
 //! [`GenerateOptions::default`], which the page uses too; the core checks the values.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use nl2py::decode::{GenerateOptions, RepeatLimit, Reranker, Search, Translator};
+use nl2py::decode::{GenerateOptions, RepeatLimit, Reranker, Runner, Search, Translator};
+
+use crate::sandbox::{Outcome, Sandbox};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SearchArgs {
@@ -27,6 +31,10 @@ pub struct SearchArgs {
     /// or compiles and reads no name that nothing defines and the prompt does not give).
     #[arg(long)]
     allow_fragments: bool,
+    /// Of the beam's best 4 answers that parse, take the first that runs to its end as a
+    /// program in eval --run's sandbox (python3, no input, 2 seconds each).
+    #[arg(long)]
+    prefer_running: bool,
     /// Offer each retrieved function, as it is, among the beam's answers, scored by the model and
     /// the reranker like the beam's own plus BIAS (the answer says when one is taken); `off`
     /// never copies [default: the core's, 0]
@@ -126,6 +134,7 @@ impl SearchArgs {
             max_tokens: self.max_tokens,
             prefer_parseable: !self.no_rerank,
             prefer_standalone: !self.allow_fragments,
+            prefer_running: self.prefer_running,
             copy_examples: match self.copy_examples {
                 Some(CopyChoice::Off) => None,
                 Some(CopyChoice::Bias(bias)) => Some(bias),
@@ -141,6 +150,23 @@ impl SearchArgs {
         }
     }
 }
+
+impl SearchArgs {
+    /// Gives `translator` what these flags need besides options: with --prefer-running, a
+    /// runner over the sandbox. Before the model loads, so a missing python3 says so at once.
+    pub fn runner(&self) -> anyhow::Result<Option<Runner>> {
+        if !self.prefer_running {
+            return Ok(None);
+        }
+        let sandbox = Sandbox::new(PREFER_RUNNING_TIMEOUT)?;
+        Ok(Some(Runner(Arc::new(move |code: &str| {
+            sandbox.run(code).is_ok_and(|run| run.outcome == Outcome::Passed)
+        }))))
+    }
+}
+
+/// How long --prefer-running lets each answer run.
+const PREFER_RUNNING_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl RerankArgs {
     /// Gives `translator` the reranker these flags ask for: --reverse-model's, or its own with

@@ -94,6 +94,10 @@ pub struct GenerateOptions {
     /// is not bound in it, a builtin or a word of the prompt).
     #[serde(default)]
     pub prefer_standalone: bool,
+    /// With `prefer_parseable` and a translator's [`Runner`]: of the best
+    /// [`PREFER_RUNNING_TRIES`] answers that parse, take the first that runs to its end.
+    #[serde(default)]
+    pub prefer_running: bool,
     /// Rule out tokens that cannot continue Python (`grammar`).
     #[serde(default = "constrained_by_default")]
     pub constrained: bool,
@@ -128,6 +132,7 @@ impl Default for GenerateOptions {
             attention: false,
             prefer_parseable: true,
             prefer_standalone: true,
+            prefer_running: false,
             constrained: true,
             repeat_limit: Some(RepeatLimit { n: 4, times: 2 }),
             prefix: Vec::new(),
@@ -315,12 +320,28 @@ pub struct Translator {
     pub index: Option<Arc<Index>>,
     /// Reorders a beam's answers by how well each explains its prompt.
     pub reranker: Option<Reranker>,
+    /// Runs answers for [`GenerateOptions::prefer_running`]; the caller's to give.
+    pub runner: Option<Runner>,
     pub device: Device,
     /// The decoder's weights for [`CpuDecoder`] steps, when the model is on the CPU (Flex).
     cpu_decoder: Option<Arc<CpuDecoder>>,
     /// What each code token is to the grammar masking: built once, not per generation (a
     /// sixth of the time to a first token went to it when it was).
     token_classes: Arc<grammar::TokenClasses>,
+}
+
+/// How many of a beam's answers that parse [`GenerateOptions::prefer_running`] runs at most.
+pub const PREFER_RUNNING_TRIES: usize = 4;
+
+/// Runs an answer as a program and says whether it ran to its end (exit status 0, within the
+/// caller's time limit). The core runs nothing itself: natively the CLI gives its sandbox.
+#[derive(Clone)]
+pub struct Runner(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runner")
+    }
 }
 
 /// A hypothesis of any search.
@@ -377,6 +398,7 @@ impl Translator {
             slots,
             index: index.map(Arc::new),
             reranker: None,
+            runner: None,
             device,
             cpu_decoder,
             token_classes,
@@ -541,6 +563,18 @@ impl Translator {
                         let words = prompt_words(&reading.prompt);
                         prefer(&mut ranked, |ids| {
                             standalone::is_standalone(&self.code(ids, &reading.prompt.slots), &words)
+                        });
+                    }
+                    if let (true, true, Some(runner)) =
+                        (options.prefer_parseable, options.prefer_running, &self.runner)
+                    {
+                        let mut tries = 0;
+                        prefer(&mut ranked, |ids| {
+                            if tries == PREFER_RUNNING_TRIES || !parses(ids) {
+                                return false;
+                            }
+                            tries += 1;
+                            (runner.0)(&self.code(ids, &reading.prompt.slots))
                         });
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);
@@ -822,7 +856,7 @@ fn choose(
 
 /// Moves the best-ranked hypothesis for which `wanted` holds to the front, the others keeping
 /// their order; leaves them as they are when there is none.
-fn prefer(ranked: &mut Vec<Hypothesis>, wanted: impl Fn(&[usize]) -> bool) {
+fn prefer(ranked: &mut Vec<Hypothesis>, mut wanted: impl FnMut(&[usize]) -> bool) {
     if let Some(pick) = ranked.iter().position(|h| wanted(&h.ids)) {
         let best = ranked.remove(pick);
         ranked.insert(0, best);
