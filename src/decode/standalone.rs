@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 use rustpython_ast::{self as ast, Visitor};
 use rustpython_parser::{Mode, parse};
 
+use crate::metrics::visit_all_arguments;
+
 /// Python 3.11's builtins (`dir(builtins)`) and the module attributes every module has.
 const BUILTINS: &[&str] = &[
     "ArithmeticError",
@@ -296,16 +298,7 @@ impl Visitor for Reading {
     // rustpython-ast's visitor leaves the fields of the nodes below unvisited.
 
     fn visit_arguments(&mut self, node: ast::Arguments) {
-        let with_defaults = node.posonlyargs.into_iter().chain(node.args).chain(node.kwonlyargs);
-        for argument in with_defaults {
-            self.visit_arg(argument.def);
-            if let Some(default) = argument.default {
-                self.visit_expr(*default);
-            }
-        }
-        for argument in node.vararg.into_iter().chain(node.kwarg) {
-            self.visit_arg(*argument);
-        }
+        visit_all_arguments(self, node);
     }
 
     fn visit_arg(&mut self, node: ast::Arg) {

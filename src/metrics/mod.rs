@@ -11,6 +11,7 @@ pub use bleu::{Bleu, corpus_bleu, tokenize_for_bleu_eval};
 pub use repetition::{REPEATED_NGRAM, has_repeated_ngram, is_repetitive, leaks_special_token};
 pub use rouge::rouge_l_f1;
 pub use syntax::is_valid_python;
+pub(crate) use syntax::visit_all_arguments;
 
 /// Whether two snippets are equal on CoNaLa's evaluation tokens.
 pub fn exact_match(hypothesis: &str, reference: &str) -> bool {

@@ -99,6 +99,22 @@ impl Check<'_> {
     }
 }
 
+/// Visits what rustpython-ast's visitor leaves out of a function's arguments: every argument
+/// (its annotation, through `visit_arg`) and every default. For any visitor that needs the
+/// whole tree.
+pub(crate) fn visit_all_arguments(visitor: &mut impl Visitor, node: ast::Arguments) {
+    let with_defaults = node.posonlyargs.into_iter().chain(node.args).chain(node.kwonlyargs);
+    for argument in with_defaults {
+        visitor.visit_arg(argument.def);
+        if let Some(default) = argument.default {
+            visitor.visit_expr(*default);
+        }
+    }
+    for argument in node.vararg.into_iter().chain(node.kwarg) {
+        visitor.visit_arg(*argument);
+    }
+}
+
 fn span(range: TextRange) -> Range<usize> {
     range.start().into()..range.end().into()
 }
@@ -175,16 +191,7 @@ impl Visitor for Check<'_> {
     }
 
     fn visit_arguments(&mut self, node: ast::Arguments) {
-        let with_defaults = node.posonlyargs.into_iter().chain(node.args).chain(node.kwonlyargs);
-        for argument in with_defaults {
-            self.visit_arg(argument.def);
-            if let Some(default) = argument.default {
-                self.visit_expr(*default);
-            }
-        }
-        for argument in node.vararg.into_iter().chain(node.kwarg) {
-            self.visit_arg(*argument);
-        }
+        visit_all_arguments(self, node);
     }
 
     fn visit_arg(&mut self, node: ast::Arg) {
