@@ -248,3 +248,35 @@ fn the_page_generates_online_offline_and_from_the_cache() {
     assert_eq!(stopped["stopped"], true, "{stopped}");
     assert!(stopped["tokens"].as_u64().unwrap() < 10, "{}", stopped["tokens"]);
 }
+
+/// `scripts/ship.sh`'s site (scripts/test.sh ships a copy of the shipped bundle with
+/// examples/pairs.jsonl indexed into `target/own-pairs/site`): under a sub-path, the page loads
+/// that bundle and lists the user's pair, with its source and licence, under the answer.
+#[test]
+#[ignore = "needs scripts/ship.sh's site and Chromium; scripts/test.sh runs it"]
+fn a_shipped_site_answers_with_the_users_pairs() {
+    let site = std::env::var_os("NL2PY_SHIPPED_SITE").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/own-pairs/site"),
+        std::path::PathBuf::from,
+    );
+    assert!(site.join("index.html").exists(), "no site in {}: run scripts/ship.sh first", site.display());
+    let shipped = std::fs::read(site.join("model/default.nl2py")).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(site.join("model/manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["default.nl2py"]["sha256"],
+        hex::encode(Sha256::digest(&shipped)),
+        "the manifest names the bundle"
+    );
+
+    let server = StaticServer::start(site, "/sub/path/");
+    let browser = Browser::start();
+    browser.open(&format!("{}?backend=cpu", server.url()));
+    let status = browser.wait_ready();
+    assert!(status.contains("default.nl2py (shipped with this page)"), "{status}");
+    browser.click("#search option[value=greedy]");
+    browser.generate("compute the sha256 hash of the file `path`", &Value::Null);
+    let listed = browser.text("#retrieved");
+    assert!(listed.contains("nl2py examples/pairs.jsonl · CC0-1.0"), "{listed}");
+    assert!(listed.contains("digest = hashlib.sha256()"), "{listed}");
+}

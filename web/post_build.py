@@ -1,5 +1,6 @@
 """trunk's post_build hook (Trunk.toml): finishes the page in trunk's staging folder.
 
+- model/default.nl2py: the bundle $NL2PY_BUNDLE names, when set (scripts/ship.sh), checked first.
 - model/manifest.json: each bundle's SHA-256 and size, so that the page replaces a cached model
   that changed (web/src/bundle_cache.rs).
 - sw.js: the service worker gets the list of the page's own files (everything but the models, the
@@ -29,6 +30,23 @@ site = Path(os.environ["TRUNK_STAGING_DIR"])
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+BUNDLE_MAGIC = b"NL2PYBND"  # src/bundle/mod.rs's MAGIC; a SHA-256 of the bytes before it ends the file
+
+
+def use_bundle() -> None:
+    """With $NL2PY_BUNDLE (scripts/ship.sh), that bundle becomes the site's model/default.nl2py,
+    once its magic and closing checksum show it is a whole bundle."""
+    given = os.environ.get("NL2PY_BUNDLE")
+    if not given:
+        return
+    data = Path(given).read_bytes()
+    if len(data) < 48 or not data.startswith(BUNDLE_MAGIC):
+        sys.exit(f"post_build: {given} is not an nl2py bundle (it does not start with {BUNDLE_MAGIC.decode()})")
+    if hashlib.sha256(data[:-32]).digest() != data[-32:]:
+        sys.exit(f"post_build: {given} is damaged or cut short (its closing SHA-256 does not match)")
+    (site / "model" / "default.nl2py").write_bytes(data)
 
 
 def write_manifest() -> None:
@@ -139,6 +157,7 @@ def check_reactor() -> None:
 
 check_simd()
 check_reactor()
+use_bundle()
 write_manifest()
 hash_inline_scripts()  # before the worker lists index.html: its version covers the final page
 write_service_worker()

@@ -171,6 +171,7 @@ impl MbppProblem {
             slots: prompt.slots,
             retrieved: Vec::new(),
             tests: Vec::new(),
+            attribution: None,
         }
     }
 
@@ -566,6 +567,7 @@ mod tests {
             slots: Default::default(),
             retrieved: Vec::new(),
             tests: tests.iter().map(|t| t.to_string()).collect(),
+            attribution: None,
         }
     }
 

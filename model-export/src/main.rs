@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod files;
 mod generate;
+mod index;
 mod mine;
 mod model_file;
 mod prepare;
@@ -50,6 +51,8 @@ enum Command {
     /// Scores the retrieval index on prompts whose right example is known, or rebuilds a
     /// bundle's index.
     Retrieval(retrieval::Args),
+    /// Adds your own pairs to a bundle's retrieval index, without training.
+    Index(index::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Retrieval(args) => retrieval::run(&args),
+        Command::Index(args) => index::run(&args),
     }
 }

@@ -1,4 +1,5 @@
-//! `nl2py prepare`: reads every data file and data folder it knows in `--data`, writes
+//! `nl2py prepare`: reads every data file and data folder it knows in `--data` and a user's own
+//! pairs files (`--pairs`, `nl2py::data::pairs`), writes
 //! `<split>.jsonl`, `vocab-prompt.json`, `vocab-code.json` and `report.json` to `--out`, and
 //! prints the report.
 
@@ -22,6 +23,19 @@ pub struct Args {
     /// folder, else data/sets, where scripts/fetch-data.py puts them]
     #[arg(long)]
     data: Vec<PathBuf>,
+    /// A file of your own pairs: JSON Lines (`{"prompt": …, "code": …}`, optional `source`,
+    /// `licence`, `tests`) or CSV with those columns (named `.csv`); repeat it for more files.
+    /// They join the data sets (train, and dev as CoNaLa train's share), and those with a licence
+    /// join the retrieval index.
+    #[arg(long, value_name = "FILE")]
+    pairs: Vec<PathBuf>,
+    /// Prepare from the --pairs files alone, without the data sets.
+    #[arg(long, requires = "pairs", conflicts_with = "data")]
+    only_pairs: bool,
+    /// The licence of the --pairs records that name none (without it they train but are not
+    /// indexed: an indexed pair is shown, with its licence, beside answers).
+    #[arg(long, value_name = "TEXT", requires = "pairs")]
+    pairs_licence: Option<String>,
     /// Folder to write the prepared splits and vocabularies to (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -75,10 +89,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         bail!("--functions-fraction must be in [0, 1), got {}", args.functions_fraction);
     }
     let default_data = [data_dir(Path::new(""))];
-    let data = if args.data.is_empty() { &default_data[..] } else { &args.data[..] };
+    let data = match (args.only_pairs, args.data.is_empty()) {
+        (true, _) => &[][..],
+        (false, true) => &default_data[..],
+        (false, false) => &args.data[..],
+    };
     let mut files = Vec::new();
     for dir in data {
         files.extend(read_sources(dir)?);
+    }
+    for path in &args.pairs {
+        files.push(read_pairs(path)?);
+    }
+    let mut names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        bail!("two data files are named {}: rename one (a pair's source is its file's name)", twice[0]);
     }
     // By kind then name: the order in which deduplication keeps the first of equal pairs.
     files.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
@@ -92,9 +118,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         neighbours: args.neighbours,
         max_example_len: args.max_example_len,
         string_pieces: args.string_pieces,
+        pairs_licence: args.pairs_licence.clone(),
     };
     let vocabularies = args.vocabularies.as_deref().map(read_vocabularies).transpose()?;
     let prepared = prepare::prepare_with(&files, &config, vocabularies);
+    refuse_empty_pairs(&prepared.report)?;
     write(&prepared, &args.out)?;
     let text = if args.json {
         serde_json::to_string_pretty(&prepared.report)? + "\n"
@@ -106,6 +134,44 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// A user's pairs file, its kind by its name ([`SourceKind::of_pairs_file`]).
+pub(crate) fn read_pairs(path: &Path) -> anyhow::Result<SourceFile> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    if path.is_dir() {
+        bail!("--pairs {}: a folder, not a pairs file", path.display());
+    }
+    let text = read_text(path).with_context(|| format!("--pairs {}", path.display()))?;
+    Ok(SourceFile {
+        kind: SourceKind::of_pairs_file(&name),
+        name,
+        text,
+        companion: None,
+        members: Vec::new(),
+    })
+}
+
+/// Refuses a pairs file of which no record became a pair (nothing is written): it is no pairs
+/// file, or every record is wrong, and the reasons are named.
+fn refuse_empty_pairs(report: &Report) -> anyhow::Result<()> {
+    for source in report.sources.iter().filter(|s| s.kind.is_some_and(SourceKind::is_own_pairs)) {
+        let kept: usize = source.kept.values().sum();
+        if source.read == 0 {
+            bail!("--pairs {}: holds no records; nothing written", source.file);
+        }
+        if kept == 0 && source.duplicates + source.overlapping == 0 {
+            let reasons = source.problems.iter().take(20).map(|p| format!("\n  {p}")).collect::<String>();
+            let more = source.problems.len().saturating_sub(20);
+            let more = if more > 0 { format!("\n  … and {more} more") } else { String::new() };
+            bail!(
+                "--pairs {}: none of its {} records is a pair; nothing written{reasons}{more}",
+                source.file,
+                source.read
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The files and folders of `dir` that a `SourceKind` names.
@@ -258,6 +324,18 @@ fn tables(report: &Report, out: &Path) -> String {
             s.tests.iter().map(|(split, n)| format!("{} {n}", split.name())).collect();
         writeln!(text, "  {}: {}", s.file, by_split.join(", ")).unwrap();
     }
+    for s in &report.sources {
+        let Some((ids, unknown)) = s.code_ids.filter(|&(_, unknown)| unknown > 0) else { continue };
+        writeln!(
+            text,
+            "{}: {unknown} of its {ids} code tokens are unknown to the code vocabulary ({:.1} %): a model \
+             reads and writes them as <unk>, so it cannot learn to write them (prepare without \
+             --vocabularies, and train from scratch, to make room for them)",
+            s.file,
+            100.0 * unknown as f64 / ids.max(1) as f64
+        )
+        .unwrap();
+    }
     for s in report.sources.iter().filter(|s| !s.skipped.is_empty()) {
         writeln!(text, "{} — left out:", s.file).unwrap();
         for (reason, n) in &s.skipped {
@@ -303,6 +381,15 @@ fn tables(report: &Report, out: &Path) -> String {
     if let Some(r) = &report.retrieval {
         let sources: Vec<String> = r.by_source.iter().map(|(s, n)| format!("{s} {n}")).collect();
         writeln!(text, "retrieval index: {} pairs ({})", r.entries, sources.join(", ")).unwrap();
+        if r.unlicensed > 0 {
+            writeln!(
+                text,
+                "  {} of your pairs are not indexed: their records name no licence (add `licence`, or \
+                 --pairs-licence)",
+                r.unlicensed
+            )
+            .unwrap();
+        }
         for (split, n) in &r.near_identical {
             let all = report.splits.get(split).map_or(0, |s| s.examples);
             writeln!(
@@ -314,7 +401,8 @@ fn tables(report: &Report, out: &Path) -> String {
         }
     }
     for s in report.sources.iter().filter(|s| !s.problems.is_empty()) {
-        writeln!(text, "{} — first problems:", s.file).unwrap();
+        let which = if s.kind.is_some_and(SourceKind::is_own_pairs) { "problems" } else { "first problems" };
+        writeln!(text, "{} — {which}:", s.file).unwrap();
         for p in &s.problems {
             writeln!(text, "  {p}").unwrap();
         }

@@ -48,7 +48,8 @@ pub struct Args {
     #[arg(long, requires = "init_from")]
     init_decoder_only: bool,
     /// The encoder also reads the code of each prompt's retrieved neighbours (the prepared
-    /// folder's retrieval index; `nl2py prepare --neighbours`).
+    /// folder's retrieval index; `nl2py prepare --neighbours`); implied by an --init-from model
+    /// that reads them.
     #[arg(long)]
     retrieval: bool,
 }
@@ -86,9 +87,13 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
         }),
         None => None,
     };
-    let mut training = args.training.training(input_vocab.len(), output_vocab.len(), init);
+    let source = init.as_ref().map(|init| crate::model_file::load(&init.from, device)).transpose()?;
+    let like = source.as_ref().map(|source| &source.config);
+    let mut training = args.training.training(input_vocab.len(), output_vocab.len(), init, like);
     training.check()?;
-    if args.retrieval {
+    // A model that read retrieved examples goes on reading them.
+    let retrieval = args.retrieval || like.is_some_and(|config| config.max_example_len.is_some());
+    if retrieval {
         if training.corpus == Corpus::Reverse {
             bail!("a reverse model reads no retrieved examples: leave out --retrieval");
         }
@@ -98,7 +103,10 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
         training.model.max_example_len = Some(index.max_example_len);
     }
     let run_file = RunFile { data: fs::canonicalize(&args.data)?, training };
-    let init = init_weights(&run_file, device)?;
+    let init = match source {
+        Some(source) => Some(transfer_from(source, &run_file)?),
+        None => None,
+    };
     crate::run_folder::write(&args.out, &run_file)?;
     Ok((run_file, Start::Fresh { init }))
 }
@@ -106,16 +114,41 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
 /// The weights a fresh run starts from (`--init-from`), checked to share its vocabularies.
 fn init_weights(run_file: &RunFile, device: &Device) -> anyhow::Result<Option<(Seq2Seq, Transfer)>> {
     let Some(init) = &run_file.training.init else { return Ok(None) };
-    let source = crate::model_file::load(&init.from, device)?;
+    Ok(Some(transfer_from(crate::model_file::load(&init.from, device)?, run_file)?))
+}
+
+/// `source`'s weights as the start of the run `run_file` describes, which must read and write
+/// the same vocabularies.
+fn transfer_from(
+    source: nl2py::decode::Translator,
+    run_file: &RunFile,
+) -> anyhow::Result<(Seq2Seq, Transfer)> {
+    let init = run_file.training.init.as_ref().expect("a run started from a model");
     let (input_vocab, output_vocab) = model_vocabs(&run_file.data, run_file.training.corpus)?;
     if source.prompt_vocab != input_vocab || source.code_vocab != output_vocab {
         bail!(
-            "{} was trained on other vocabularies: prepare both runs from the same folder",
+            "{} was trained on other vocabularies: prepare the data with `nl2py prepare --vocabularies {}`",
+            init.from.display(),
             init.from.display()
         );
     }
-    let transfer = Transfer::between(&source.config, &run_file.training.model, init.decoder_only);
-    Ok(Some((source.model, transfer)))
+    let (from, to) = (&source.config, &run_file.training.model);
+    let widths = |c: &nl2py::model::Seq2SeqConfig| (c.d_model, c.heads, c.d_ff);
+    if widths(from) != widths(to) {
+        bail!(
+            "{} has --d-model {} --heads {} --d-ff {}, this run {} {} {}: leave those flags out to keep \
+             the model's (only layers can be added)",
+            init.from.display(),
+            from.d_model,
+            from.heads,
+            from.d_ff,
+            to.d_model,
+            to.heads,
+            to.d_ff
+        );
+    }
+    let transfer = Transfer::between(from, to, init.decoder_only);
+    Ok((source.model, transfer))
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {

@@ -52,28 +52,39 @@ pub struct TrainingArgs {
     /// Longest greedy generation when scoring dev BLEU.
     #[arg(long, default_value_t = defaults().valid_max_tokens)]
     valid_max_tokens: usize,
-    #[arg(long, default_value_t = defaults().model.d_model)]
-    d_model: usize,
-    #[arg(long, default_value_t = defaults().model.heads)]
-    heads: usize,
-    #[arg(long, default_value_t = defaults().model.encoder_layers)]
-    encoder_layers: usize,
-    #[arg(long, default_value_t = defaults().model.decoder_layers)]
-    decoder_layers: usize,
-    #[arg(long, default_value_t = defaults().model.d_ff)]
-    d_ff: usize,
+    // The model's shape: each flag's default is the --init-from model's where one is given, else
+    // the core's (`Seq2SeqConfig`), so that a fine-tune keeps the shape of what it starts from.
+    /// [default: 256, or the --init-from model's]
+    #[arg(long)]
+    d_model: Option<usize>,
+    /// [default: 8, or the --init-from model's]
+    #[arg(long)]
+    heads: Option<usize>,
+    /// [default: 3, or the --init-from model's]
+    #[arg(long)]
+    encoder_layers: Option<usize>,
+    /// [default: 3, or the --init-from model's]
+    #[arg(long)]
+    decoder_layers: Option<usize>,
+    /// [default: 512, or the --init-from model's]
+    #[arg(long)]
+    d_ff: Option<usize>,
     #[arg(long, default_value_t = defaults().model.dropout)]
     dropout: f64,
-    /// Layer norm after each block (the original paper) instead of before it.
+    /// Layer norm after each block (the original paper) instead of before it [default: before,
+    /// or as the --init-from model has it].
     #[arg(long)]
     post_norm: bool,
-    /// Separate output projection instead of reusing the code embedding.
+    /// Separate output projection instead of reusing the code embedding [default: reused, or as
+    /// the --init-from model has it].
     #[arg(long)]
     untied: bool,
-    #[arg(long, default_value_t = defaults().model.max_prompt_len)]
-    max_prompt_len: usize,
-    #[arg(long, default_value_t = defaults().model.max_code_len)]
-    max_code_len: usize,
+    /// [default: 96, or the --init-from model's]
+    #[arg(long)]
+    max_prompt_len: Option<usize>,
+    /// [default: 256, or the --init-from model's]
+    #[arg(long)]
+    max_code_len: Option<usize>,
 }
 
 fn parse_repeat(text: &str) -> Result<(String, usize), String> {
@@ -87,19 +98,27 @@ impl TrainingArgs {
         self.corpus
     }
 
-    /// A new run's settings on a prepared folder with these vocabulary sizes.
-    pub fn training(&self, prompt_vocab: usize, code_vocab: usize, init: Option<Init>) -> TrainingConfig {
+    /// A new run's settings on a prepared folder with these vocabulary sizes; the model's shape
+    /// is `like`'s (the --init-from model's) where a flag does not say otherwise.
+    pub fn training(
+        &self,
+        prompt_vocab: usize,
+        code_vocab: usize,
+        init: Option<Init>,
+        like: Option<&Seq2SeqConfig>,
+    ) -> TrainingConfig {
+        let base = like.cloned().unwrap_or_else(|| defaults().model);
         let model = Seq2SeqConfig::new(prompt_vocab, code_vocab)
-            .with_d_model(self.d_model)
-            .with_heads(self.heads)
-            .with_encoder_layers(self.encoder_layers)
-            .with_decoder_layers(self.decoder_layers)
-            .with_d_ff(self.d_ff)
+            .with_d_model(self.d_model.unwrap_or(base.d_model))
+            .with_heads(self.heads.unwrap_or(base.heads))
+            .with_encoder_layers(self.encoder_layers.unwrap_or(base.encoder_layers))
+            .with_decoder_layers(self.decoder_layers.unwrap_or(base.decoder_layers))
+            .with_d_ff(self.d_ff.unwrap_or(base.d_ff))
             .with_dropout(self.dropout)
-            .with_pre_norm(!self.post_norm)
-            .with_tie_embeddings(!self.untied)
-            .with_max_prompt_len(self.max_prompt_len)
-            .with_max_code_len(self.max_code_len);
+            .with_pre_norm(base.pre_norm && !self.post_norm)
+            .with_tie_embeddings(base.tie_embeddings && !self.untied)
+            .with_max_prompt_len(self.max_prompt_len.unwrap_or(base.max_prompt_len))
+            .with_max_code_len(self.max_code_len.unwrap_or(base.max_code_len));
         TrainingConfig::new(model)
             .with_corpus(self.corpus)
             .with_longest_code(self.longest_code)

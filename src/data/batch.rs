@@ -200,6 +200,7 @@ mod tests {
             slots: Slots::default(),
             retrieved: Vec::new(),
             tests: Vec::new(),
+            attribution: None,
         };
         let windows = EncodedExample::code_windows(&example, &vocab, 3);
         assert_eq!(windows.iter().map(|w| w.code.len()).collect::<Vec<_>>(), [3, 3, 1]);

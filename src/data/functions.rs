@@ -1,5 +1,5 @@
 //! Function-level pairs that bring their own tests (TheAlgorithms' doctests, 30-seconds'
-//! examples): the pieces both readers share. A pair's tests are Python statements run, in order,
+//! examples, the doctests of a user's own pairs): the pieces their readers share. A pair's tests are Python statements run, in order,
 //! after its code: setup (imports, assignments) and `assert CALL == LITERAL` checks, LITERAL
 //! being the expected value the source wrote, when it is a Python literal.
 //!
@@ -251,6 +251,73 @@ pub(super) fn sentence(text: &str, params: &[String]) -> Option<String> {
     first_sentence(&out)
 }
 
+/// One doctest: its source (`>>>` and `...` lines, prompts removed) and expected output.
+#[derive(Debug, PartialEq)]
+pub(super) struct Doctest {
+    pub source: String,
+    pub output: String,
+}
+
+/// The doctests of a docstring, as Python's `doctest` finds them: a `>>>` line and the `...`
+/// lines under it, then the output up to a blank line or the next `>>>`.
+pub(super) fn doctests(docstring: &str) -> Vec<Doctest> {
+    let lines: Vec<&str> = docstring.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((indent, first)) = prompt_line(lines[i], ">>>") else {
+            i += 1;
+            continue;
+        };
+        let mut source = vec![first];
+        i += 1;
+        while let Some(more) =
+            lines.get(i).and_then(|l| prompt_line(l, "...")).filter(|(at, _)| *at == indent)
+        {
+            source.push(more.1);
+            i += 1;
+        }
+        let mut output = Vec::new();
+        while let Some(line) =
+            lines.get(i).filter(|l| !l.trim().is_empty() && prompt_line(l, ">>>").is_none())
+        {
+            let indented = line.get(..indent).is_some_and(|lead| lead.trim().is_empty());
+            output.push(if indented { &line[indent..] } else { line.trim_start() });
+            i += 1;
+        }
+        found.push(Doctest { source: source.join("\n"), output: output.join("\n") });
+    }
+    found
+}
+
+/// A line that opens with `prompt` (`>>>` or `...`) then a space or its end: its indentation
+/// and the rest.
+fn prompt_line<'a>(line: &'a str, prompt: &str) -> Option<(usize, &'a str)> {
+    let rest = line.trim_start();
+    let after = rest.strip_prefix(prompt)?;
+    let text = match after.strip_prefix(' ') {
+        Some(text) => text,
+        None if after.is_empty() => after,
+        None => return None,
+    };
+    Some((line.len() - rest.len(), text))
+}
+
+/// A doctest as a test statement: an assert, or setup where it expects no output. `prints`:
+/// the function under test prints, so no output can be checked as its value.
+pub(super) fn doctest_statement(doctest: &Doctest, prints: bool) -> Result<String, &'static str> {
+    if doctest.output.is_empty() {
+        return Ok(doctest.source.clone());
+    }
+    if doctest.output.starts_with("Traceback (most recent call last)") {
+        return Err("doctests that raise");
+    }
+    if prints {
+        return Err("doctests of functions that print");
+    }
+    assertion(&doctest.source, &doctest.output).ok_or("doctests whose output is no literal")
+}
+
 /// `assert CALL == EXPECTED` when `call` is one expression and `expected` a Python literal
 /// (numbers, strings, `True`, `None`, and lists, tuples, sets and dicts of them); `None` otherwise.
 pub(super) fn assertion(call: &str, expected: &str) -> Option<String> {
@@ -441,5 +508,19 @@ if __name__ == "__main__":
             ["import math", "assert area(1) == math.pi"]
         );
         assert_eq!(self_contained(&module, "area", vec!["assert capped(1) == 1".into()]), None);
+    }
+
+    #[test]
+    fn doctests_are_found_as_python_finds_them() {
+        let found =
+            doctests("Text.\n  >>> f(1,\n  ...   2)\n  [1,\n   2]\n  >>> g()\n  >>>h()\n\n  >>> k()\n  3\n");
+        assert_eq!(
+            found,
+            [
+                Doctest { source: "f(1,\n  2)".into(), output: "[1,\n 2]".into() },
+                Doctest { source: "g()".into(), output: ">>>h()".into() },
+                Doctest { source: "k()".into(), output: "3".into() },
+            ]
+        );
     }
 }

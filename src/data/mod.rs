@@ -5,6 +5,7 @@ pub mod batch;
 pub mod english_python;
 mod functions;
 pub mod mine;
+pub mod pairs;
 pub mod prepare;
 pub mod sets;
 pub mod sources;
@@ -31,6 +32,20 @@ pub struct RawPair {
     /// assignments) and `assert CALL == LITERAL` checks ([`count_asserts`]). Empty for sources
     /// without tests.
     pub tests: Vec<String>,
+    /// Where a user's own pair says it comes from and under which licence ([`pairs`]); `None`
+    /// for the data sets, whose file and manifest say it.
+    pub attribution: Option<Attribution>,
+}
+
+/// A user's own pair's origin, as its record gives it: each part `None` where the record is
+/// silent (the file's name is then its source; a licence given for the whole file, or none, its
+/// licence).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
 }
 
 /// How many checks a pair's tests hold: their `assert` statements (the rest is setup).
@@ -101,6 +116,10 @@ pub enum SourceKind {
     /// 30-seconds-of-python (the folder `30-seconds-of-python/`, its `snippets/*.md`): one
     /// function a snippet, its example calls as tests.
     ThirtySeconds,
+    /// A user's own pairs, one JSON object a line (`nl2py prepare --pairs FILE.jsonl`; [`pairs`]).
+    PairsJsonLines,
+    /// A user's own pairs as CSV with a header row (`--pairs FILE.csv`; [`pairs`]).
+    PairsCsv,
 }
 
 impl SourceKind {
@@ -118,6 +137,16 @@ impl SourceKind {
             n if n.starts_with("english_python_data") && n.ends_with(".txt") => Some(Self::EnglishPython),
             _ => None,
         }
+    }
+
+    /// Which kind a file of a user's own pairs is, by its name: CSV for `.csv`, else JSON Lines.
+    pub fn of_pairs_file(name: &str) -> Self {
+        if name.to_ascii_lowercase().ends_with(".csv") { Self::PairsCsv } else { Self::PairsJsonLines }
+    }
+
+    /// A user's own pairs (`--pairs`), which no data set's file name stands for.
+    pub fn is_own_pairs(self) -> bool {
+        matches!(self, Self::PairsJsonLines | Self::PairsCsv)
     }
 
     /// Which kind a folder in the data folder is, by its name; `None` for folders we do not read.
@@ -155,6 +184,8 @@ impl SourceKind {
             Self::ApiDocs | Self::ConalaMined => sources::read_jsonl(text),
             Self::Django => sources::read_django(text, companion.unwrap_or_default()),
             Self::Mbpp => sources::read_mbpp(text),
+            Self::PairsJsonLines => pairs::read(text, pairs::Format::JsonLines),
+            Self::PairsCsv => pairs::read(text, pairs::Format::Csv),
             Self::TheAlgorithms | Self::ThirtySeconds => {
                 let mut outcome = ReadOutcome { read: 1, ..Default::default() };
                 outcome.malformed(format!("{self:?} is a folder source: its files are read one by one"));

@@ -8,12 +8,14 @@
 //!   30-seconds (`functions_fraction` of the pairs of those that have a tested pair, drawn with
 //!   the seed); of their pairs only those with a test ([`Example::tests`]); the others are
 //!   dropped.
-//! - train: the rest of CoNaLa train and English–Python, Django, MBPP outside its test ids, and
-//!   the rest of TheAlgorithms and 30-seconds.
+//! - train: the rest of CoNaLa train and English–Python, Django, MBPP outside its test ids, the
+//!   rest of TheAlgorithms and 30-seconds, and the rest of a user's own pairs (`--pairs`, of
+//!   which `dev_fraction` goes to dev, as CoNaLa train's does).
 //! - pretrain: API-docs and mined pairs, for whole-model pretraining or mixed training.
 //!
 //! With `neighbours > 0`, the train and pretrain pairs of sources whose licence allows
-//! redistribution form a retrieval index, and every example gets its nearest indexed pairs
+//! redistribution (the manifest's; a user's pair's own, or the one given for its file) form a
+//! retrieval index, and every example gets its nearest indexed pairs
 //! (never itself or a pair of its own group, e.g. the same CoNaLa question). A folder source's
 //! entries are attributed to their file (`thealgorithms-python/maths/gcd.py`).
 //!
@@ -92,6 +94,10 @@ pub struct PrepareConfig {
     /// string pieces; `max_vocab` (default 8,000) caps it as a whole.
     #[serde(default)]
     pub string_pieces: Option<usize>,
+    /// The licence of a user's own pairs whose records name none; pairs without one are trained
+    /// on but not indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs_licence: Option<String>,
 }
 
 /// A quarter: about 200 tested functions of some 840, enough to tell pass rates apart.
@@ -111,6 +117,7 @@ impl Default for PrepareConfig {
             neighbours: 0,
             max_example_len: 0,
             string_pieces: None,
+            pairs_licence: None,
         }
     }
 }
@@ -156,6 +163,9 @@ pub struct Example {
     /// Python statements that test `snippet` when run after it ([`RawPair::tests`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<String>,
+    /// A user's own pair's source and licence, as its record gives them ([`RawPair::attribution`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<super::Attribution>,
 }
 
 impl Example {
@@ -184,8 +194,12 @@ pub struct SourceReport {
     /// and untested pairs of held-out files.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, usize>,
-    /// The first few malformed or rejected records, described.
+    /// The first few malformed or rejected records, described (every one, for a user's pairs).
     pub problems: Vec<String>,
+    /// A user's pairs' code as the code vocabulary spells it: how many ids, and how many of them
+    /// are `<unk>` (tokens a kept vocabulary, `--vocabularies`, lacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_ids: Option<(usize, usize)>,
 }
 
 /// Nearest-rank percentiles of token counts.
@@ -239,6 +253,10 @@ pub struct RetrievalReport {
     pub entries: usize,
     /// Indexed pairs per source file.
     pub by_source: BTreeMap<String, usize>,
+    /// A user's own pairs left out of the index for want of a licence (their record names none
+    /// and no `--pairs-licence` was given).
+    #[serde(default)]
+    pub unlicensed: usize,
     /// Held-out examples whose nearest indexed prompt has the same words (a near-duplicate: a
     /// right answer there can be recall, not skill), per split.
     pub near_identical: BTreeMap<Split, usize>,
@@ -279,6 +297,7 @@ impl Candidate {
             slots: self.prompt.slots,
             retrieved: Vec::new(),
             tests: self.raw.tests,
+            attribution: self.raw.attribution,
         }
     }
 }
@@ -347,7 +366,10 @@ pub fn prepare_with(
             SourceKind::ApiDocs | SourceKind::ConalaMined => {
                 assigned.entry(Split::Pretrain).or_default().extend(candidates)
             }
-            SourceKind::ConalaTrain | SourceKind::EnglishPython => {
+            SourceKind::ConalaTrain
+            | SourceKind::EnglishPython
+            | SourceKind::PairsJsonLines
+            | SourceKind::PairsCsv => {
                 let (dev, train) = split_by_group(candidates, config.dev_fraction, &mut rng);
                 assigned.entry(Split::Dev).or_default().extend(dev);
                 assigned.entry(Split::Train).or_default().extend(train);
@@ -431,6 +453,16 @@ pub fn prepare_with(
         (vocab(&|e| &e.prompt_tokens), code_vocab)
     };
     let (prompt_vocab, code_vocab) = vocabularies.unwrap_or_else(learned);
+    for report in reports.iter_mut().filter(|r| r.kind.is_some_and(SourceKind::is_own_pairs)) {
+        let ids: Vec<usize> = splits
+            .values()
+            .flatten()
+            .filter(|e| e.source == report.file)
+            .flat_map(|e| code_vocab.encode_code(&e.code_tokens))
+            .collect();
+        let unknown = ids.iter().filter(|&&id| id == crate::text::vocab::UNK_ID).count();
+        report.code_ids = Some((ids.len(), unknown));
+    }
     let split_reports = splits
         .iter()
         .map(|(&split, examples)| {
@@ -470,8 +502,9 @@ fn retrieve_neighbours(
     code_vocab: &Vocab,
     config: &PrepareConfig,
 ) -> (Index, RetrievalReport) {
-    // Per attribution (a file, or a folder source's file): its place in the index's sources.
-    let mut sources: HashMap<String, usize> = HashMap::new();
+    // Per attribution (a file, a folder source's file, or a user's named source) and licence:
+    // its place in the index's sources.
+    let mut sources: HashMap<(String, String), usize> = HashMap::new();
     let mut index_sources = Vec::new();
     let mut index = Index::new(Vec::new(), config.neighbours, config.max_example_len);
     // Per entry: the group of the example it holds.
@@ -480,14 +513,14 @@ fn retrieve_neighbours(
     // Only what trains is indexed: never a held-out split.
     for split in [Split::Train, Split::Pretrain] {
         for example in splits.get(&split).into_iter().flatten() {
-            let Some(licence) = super::redistribution_licence(&example.source) else { continue };
-            let (file, group) = example.group();
-            let name = match SourceKind::of_folder(file) {
-                Some(_) => format!("{file}/{group}"),
-                None => file.to_string(),
+            let Some((name, licence)) = attributed(example, config) else {
+                if example.attribution.is_some() {
+                    report.unlicensed += 1;
+                }
+                continue;
             };
-            let source = *sources.entry(name.clone()).or_insert_with(|| {
-                index_sources.push(IndexSource { name, licence: licence.into() });
+            let source = *sources.entry((name.clone(), licence.clone())).or_insert_with(|| {
+                index_sources.push(IndexSource { name, licence });
                 index_sources.len() - 1
             });
             index.push(NewEntry {
@@ -526,6 +559,23 @@ fn retrieve_neighbours(
         }
     }
     (index, report)
+}
+
+/// The source an indexed example is shown with and its licence; `None` for what may not be
+/// indexed. A data set's licence comes from the manifest, and a folder source's entries are
+/// attributed to their file; a user's pair names its own (else its file's `--pairs-licence`).
+fn attributed(example: &Example, config: &PrepareConfig) -> Option<(String, String)> {
+    let (file, group) = example.group();
+    if let Some(own) = &example.attribution {
+        let licence = own.licence.clone().or_else(|| config.pairs_licence.clone())?;
+        return Some((own.source.clone().unwrap_or_else(|| file.to_string()), licence));
+    }
+    let licence = super::redistribution_licence(file)?;
+    let name = match SourceKind::of_folder(file) {
+        Some(_) => format!("{file}/{group}"),
+        None => file.to_string(),
+    };
+    Some((name, licence.to_string()))
 }
 
 /// Keeps the first of equal pairs (files in the order given), counting the others.

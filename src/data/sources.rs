@@ -23,6 +23,7 @@ pub fn read_conala_json(text: &str) -> ReadOutcome {
                     prompt,
                     code,
                     tests: Vec::new(),
+                    attribution: None,
                 });
             }
             _ => outcome.malformed(format!("record {n}: needs a non-empty intent and snippet")),
@@ -47,7 +48,14 @@ pub fn read_jsonl(text: &str) -> ReadOutcome {
         match (non_empty(&record, "intent"), non_empty(&record, "snippet")) {
             (Some(prompt), Some(code)) => {
                 let id = question_id(&record).map_or_else(|| format!("line {line_no}"), |q| format!("q{q}"));
-                outcome.pairs.push(RawPair { group: id.clone(), id, prompt, code, tests: Vec::new() });
+                outcome.pairs.push(RawPair {
+                    group: id.clone(),
+                    id,
+                    prompt,
+                    code,
+                    tests: Vec::new(),
+                    attribution: None,
+                });
             }
             _ => outcome.malformed(format!("line {line_no}: needs a non-empty intent and snippet")),
         }
@@ -72,6 +80,7 @@ pub fn read_django(anno: &str, code: &str) -> ReadOutcome {
                     prompt: prompt.into(),
                     code: code.into(),
                     tests: Vec::new(),
+                    attribution: None,
                 });
             }
             _ => outcome.malformed(format!("line {}: an empty prompt or code line", n + 1)),
@@ -102,7 +111,14 @@ pub fn read_mbpp(text: &str) -> ReadOutcome {
         match (task, non_empty(record, "prompt"), non_empty(record, "code")) {
             (Some(task), Some(prompt), Some(code)) => {
                 let id = format!("task {task}");
-                outcome.pairs.push(RawPair { group: id.clone(), id, prompt, code, tests: Vec::new() });
+                outcome.pairs.push(RawPair {
+                    group: id.clone(),
+                    id,
+                    prompt,
+                    code,
+                    tests: Vec::new(),
+                    attribution: None,
+                });
             }
             _ => outcome.malformed(format!("record {n}: needs a task_id, a prompt and code")),
         }

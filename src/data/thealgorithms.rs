@@ -86,8 +86,8 @@ fn pair(module: &Module, function: &Function, path: &str, outcome: &mut ReadOutc
     let code = imports.iter().map(|i| format!("{i}\n")).collect::<String>() + &body;
     let prints = read.contains("print");
     let mut tests = Vec::new();
-    for example in doctests(docstring) {
-        match test(&example, prints) {
+    for example in functions::doctests(docstring) {
+        match functions::doctest_statement(&example, prints) {
             Ok(statement) => tests.push(statement),
             Err(reason) => outcome.skip(reason),
         }
@@ -101,7 +101,7 @@ fn pair(module: &Module, function: &Function, path: &str, outcome: &mut ReadOutc
         })
     };
     let id = format!("{path}#{}", function.name);
-    Some(RawPair { id, group: path.to_string(), prompt, code, tests })
+    Some(RawPair { id, group: path.to_string(), prompt, code, tests, attribution: None })
 }
 
 /// The docstring's prose: up to its first doctest or section, without lines holding a URL
@@ -118,72 +118,6 @@ fn prose(docstring: &str) -> String {
         }
     }
     lines.join("\n")
-}
-
-/// One doctest: its source (`>>>` and `...` lines, prompts removed) and expected output.
-#[derive(Debug, PartialEq)]
-struct Doctest {
-    source: String,
-    output: String,
-}
-
-/// The doctests of a docstring, as Python's `doctest` finds them: a `>>>` line and the `...`
-/// lines under it, then the output up to a blank line or the next `>>>`.
-fn doctests(docstring: &str) -> Vec<Doctest> {
-    let lines: Vec<&str> = docstring.lines().collect();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let Some((indent, first)) = prompt_line(lines[i], ">>>") else {
-            i += 1;
-            continue;
-        };
-        let mut source = vec![first];
-        i += 1;
-        while let Some(more) =
-            lines.get(i).and_then(|l| prompt_line(l, "...")).filter(|(at, _)| *at == indent)
-        {
-            source.push(more.1);
-            i += 1;
-        }
-        let mut output = Vec::new();
-        while let Some(line) =
-            lines.get(i).filter(|l| !l.trim().is_empty() && prompt_line(l, ">>>").is_none())
-        {
-            let indented = line.get(..indent).is_some_and(|lead| lead.trim().is_empty());
-            output.push(if indented { &line[indent..] } else { line.trim_start() });
-            i += 1;
-        }
-        found.push(Doctest { source: source.join("\n"), output: output.join("\n") });
-    }
-    found
-}
-
-/// A line that opens with `prompt` (`>>>` or `...`) then a space or its end: its indentation
-/// and the rest.
-fn prompt_line<'a>(line: &'a str, prompt: &str) -> Option<(usize, &'a str)> {
-    let rest = line.trim_start();
-    let after = rest.strip_prefix(prompt)?;
-    let text = match after.strip_prefix(' ') {
-        Some(text) => text,
-        None if after.is_empty() => after,
-        None => return None,
-    };
-    Some((line.len() - rest.len(), text))
-}
-
-/// A doctest as a test statement: an assert, or setup where it expects no output.
-fn test(doctest: &Doctest, prints: bool) -> Result<String, &'static str> {
-    if doctest.output.is_empty() {
-        return Ok(doctest.source.clone());
-    }
-    if doctest.output.starts_with("Traceback (most recent call last)") {
-        return Err("doctests that raise");
-    }
-    if prints {
-        return Err("doctests of functions that print");
-    }
-    functions::assertion(&doctest.source, &doctest.output).ok_or("doctests whose output is no literal")
 }
 
 #[cfg(test)]
@@ -311,19 +245,5 @@ def tiny():
         let file = "import math\nimport os\n\ndef root(x):\n    \"\"\"Square root of a number.\"\"\"\n    return math.sqrt(x)\n";
         let out = read(&[Member { path: "r.py".into(), text: file.into() }]);
         assert_eq!(out.pairs[0].code, "import math\ndef root(x):\n    return math.sqrt(x)\n");
-    }
-
-    #[test]
-    fn doctests_are_found_as_python_finds_them() {
-        let found =
-            doctests("Text.\n  >>> f(1,\n  ...   2)\n  [1,\n   2]\n  >>> g()\n  >>>h()\n\n  >>> k()\n  3\n");
-        assert_eq!(
-            found,
-            [
-                Doctest { source: "f(1,\n  2)".into(), output: "[1,\n 2]".into() },
-                Doctest { source: "g()".into(), output: ">>>h()".into() },
-                Doctest { source: "k()".into(), output: "3".into() },
-            ]
-        );
     }
 }

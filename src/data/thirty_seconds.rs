@@ -60,6 +60,7 @@ fn snippet(member: &Member, outcome: &mut ReadOutcome) -> Result<RawPair, String
         prompt,
         code: code.trim_end().to_string() + "\n",
         tests,
+        attribution: None,
     })
 }
 

@@ -389,6 +389,7 @@ mod tests {
             slots: Slots::default(),
             retrieved: Vec::new(),
             tests: Vec::new(),
+            attribution: None,
         }
     }
 

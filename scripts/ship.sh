@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the page as a static site with BUNDLE as its default model, ready to upload:
+#   scripts/ship.sh BUNDLE OUT_DIR [--public-url /my-project/]
+# BUNDLE is any bundle `nl2py export`, `nl2py index` or `nl2py train` wrote (checked before it
+# is copied). OUT_DIR gets the page, its wasm, the service worker (which keeps the page for
+# offline use), the Content-Security-Policy's script hashes and model/ (the bundle as
+# model/default.nl2py with its manifest.json), as `scripts/demo.sh` serves the shipped model:
+# upload everything in it. Asset paths are relative, so the site works from any folder of a host
+# (`https://user.example.io/my-project/`); --public-url writes absolute ones instead.
+# Needs the page's tools (scripts/setup.sh); OUT_DIR must be empty, missing, or an earlier
+# ship's output, which is replaced.
+set -euo pipefail
+usage() { echo "usage: scripts/ship.sh BUNDLE OUT_DIR [--public-url /path/]" >&2; exit 2; }
+[[ $# -ge 2 ]] || usage
+bundle=$1 out=$2
+shift 2
+public_url=./
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --public-url) [[ $# -ge 2 ]] || usage; public_url=$2; shift 2 ;;
+        *) usage ;;
+    esac
+done
+[[ -f $bundle ]] || { echo "ship: no bundle at $bundle" >&2; exit 1; }
+if [[ -e $out ]] && [[ -n $(ls -A "$out") ]] && ! [[ -f $out/index.html && -f $out/sw.js ]]; then
+    echo "ship: $out holds files that are not an earlier ship's; give an empty or new folder" >&2
+    exit 1
+fi
+command -v trunk >/dev/null || { echo "ship: trunk is missing: run scripts/setup.sh first" >&2; exit 1; }
+bundle=$(realpath "$bundle")
+out=$(realpath -m "$out")
+cd "$(dirname "$0")/.."
+# web/post_build.py checks the bundle and puts it in the site in place of model/default.nl2py.
+NL2PY_BUNDLE=$bundle trunk build --release --dist "$out" --public-url "$public_url"
+echo "shipped $(basename "$bundle") as $out/model/default.nl2py: upload everything in $out"
