@@ -46,6 +46,12 @@ def use_bundle() -> None:
         sys.exit(f"post_build: {given} is not an nl2py bundle (it does not start with {BUNDLE_MAGIC.decode()})")
     if hashlib.sha256(data[:-32]).digest() != data[-32:]:
         sys.exit(f"post_build: {given} is damaged or cut short (its closing SHA-256 does not match)")
+    # The newest format this page reads: the core's FORMAT_VERSION, read from its source.
+    source = (Path(os.environ["TRUNK_SOURCE_DIR"]) / "src" / "bundle" / "mod.rs").read_text()
+    newest = int(re.search(r"pub const FORMAT_VERSION: u32 = (\d+);", source).group(1))
+    version = int.from_bytes(data[8:12], "little")
+    if not 1 <= version <= newest:
+        sys.exit(f"post_build: {given} is a bundle of format {version}; this page reads formats 1 to {newest}")
     (site / "model" / "default.nl2py").write_bytes(data)
 
 

@@ -91,16 +91,23 @@ fn start(args: &Args, device: &Device) -> anyhow::Result<(RunFile, Start)> {
     let like = source.as_ref().map(|source| &source.config);
     let mut training = args.training.training(input_vocab.len(), output_vocab.len(), init, like);
     training.check()?;
-    // A model that read retrieved examples goes on reading them.
-    let retrieval = args.retrieval || like.is_some_and(|config| config.max_example_len.is_some());
-    if retrieval {
+    // A model that read retrieved examples goes on reading them, as many tokens of them as before.
+    let inherited = like.and_then(|config| config.max_example_len);
+    if args.retrieval || inherited.is_some() {
         if training.corpus == Corpus::Reverse {
-            bail!("a reverse model reads no retrieved examples: leave out --retrieval");
+            bail!(
+                "a reverse model reads no retrieved examples: leave out --retrieval (and an --init-from model that reads them)"
+            );
         }
-        let index = read_index(&args.data, &output_vocab)?.with_context(|| {
-            format!("--retrieval needs {}: prepare with --neighbours", args.data.display())
+        let index = read_index(&args.data, &output_vocab)?.with_context(|| match inherited {
+            Some(_) => format!(
+                "the --init-from model reads retrieved examples, so {} needs a retrieval index: prepare it \
+                 with --neighbours",
+                args.data.display()
+            ),
+            None => format!("--retrieval needs {}: prepare with --neighbours", args.data.display()),
         })?;
-        training.model.max_example_len = Some(index.max_example_len);
+        training.model.max_example_len = Some(inherited.unwrap_or(index.max_example_len));
     }
     let run_file = RunFile { data: fs::canonicalize(&args.data)?, training };
     let init = match source {

@@ -38,6 +38,8 @@ pub enum Format {
 /// Most prompt tokens a model of the default shape reads (`Seq2SeqConfig::max_prompt_len`).
 pub const MAX_PROMPT_TOKENS: usize = 96;
 /// Most code tokens a model of the default shape writes: its `max_code_len` less the `<eos>`.
+/// Counted in Python's tokens: a vocabulary of subword pieces spells a long name or string in
+/// several ids, and training leaves out (and counts) a pair whose ids are still too many.
 pub const MAX_CODE_TOKENS: usize = 255;
 /// A record longer than this is refused before it is parsed (a file that is no pairs file, or
 /// one line holding a whole data set).
@@ -46,6 +48,8 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Reads a pairs file's text in `format`.
 pub fn read(text: &str, format: Format) -> ReadOutcome {
     let mut outcome = ReadOutcome::default();
+    // Editors on Windows open a UTF-8 file with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         Format::JsonLines => read_json_lines(text, &mut outcome),
         Format::Csv => read_csv(text, &mut outcome),
@@ -144,12 +148,12 @@ fn read_csv(text: &str, outcome: &mut ReadOutcome) {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(1, |p| line_at(text, p.byte() as usize));
                 bad(outcome, line, format!("not CSV ({e})"));
                 continue;
             }
         };
-        let line_no = record.position().map_or(0, |p| p.line() as usize);
+        let line_no = record.position().map_or(1, |p| line_at(text, p.byte() as usize));
         if record.as_byte_record().as_slice().len() > MAX_RECORD_BYTES {
             bad(outcome, line_no, format!("over the {MAX_RECORD_BYTES} bytes a record may hold"));
             continue;
@@ -171,6 +175,18 @@ fn read_csv(text: &str, outcome: &mut ReadOutcome) {
             Err(why) => bad(outcome, line_no, why),
         }
     }
+}
+
+/// The line of `text` on which the record at byte `at` starts: counted here, because the csv
+/// crate's own line numbers run one short in files with `\r\n` line ends and give a record
+/// after a blank line the blank line's number. Line ends at `at` are skipped first.
+fn line_at(text: &str, at: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = at.min(bytes.len());
+    while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
 }
 
 /// A field that is a string, or (`tests` only) a list of strings.
@@ -213,7 +229,7 @@ impl Fields {
         }
         if tokens.len() > MAX_CODE_TOKENS {
             return Err(format!(
-                "the code has {} tokens, over the {MAX_CODE_TOKENS} a model writes",
+                "the code has {} Python tokens, over the {MAX_CODE_TOKENS} a model writes",
                 tokens.len()
             ));
         }
@@ -257,15 +273,28 @@ impl RawPair {
 /// statements, one a top-level statement.
 fn tests_of(text: &str) -> Result<Vec<String>, String> {
     if text.lines().any(|line| line.trim_start().starts_with(">>>")) {
+        // Doctests alone: a statement before the first `>>>` would be skipped by the doctest
+        // reader, and a `>>>` without its space is no doctest.
+        let first = text.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim_start();
         let found = doctests(text);
-        return found
-            .iter()
-            .map(|doctest| {
-                doctest_statement(doctest, false)
-                    .map_err(|why| format!("`tests`: {why} ({:?})", doctest.source))
-            })
-            .collect();
+        if !(first.starts_with(">>> ") || first == ">>>") || found.is_empty() {
+            return Err("`tests` mixes doctests with other lines: write every statement as `>>> statement` \
+                        (a space after `>>>`), each followed by its expected output, if any"
+                .into());
+        }
+        let mut tests = Vec::new();
+        for doctest in &found {
+            let statement = doctest_statement(doctest, false)
+                .map_err(|why| format!("`tests`: {why} ({:?})", doctest.source))?;
+            tests.extend(statements(&statement)?);
+        }
+        return Ok(tests);
     }
+    statements(text)
+}
+
+/// Python text as its top-level statements.
+fn statements(text: &str) -> Result<Vec<String>, String> {
     let module = parse(text, Mode::Module, "<tests>").map_err(|e| format!("`tests` is not Python ({e})"))?;
     let ast::Mod::Module(module) = module else { return Err("`tests` is not a module".into()) };
     Ok(module
@@ -410,6 +439,31 @@ mod tests {
         let out = read("question,answer\na,b\n", Format::Csv);
         assert_eq!((out.read, out.malformed, out.pairs.len()), (1, 1, 0));
         assert!(out.problems[0].contains("must name a `prompt` and a `code` column"), "{}", out.problems[0]);
+    }
+
+    #[test]
+    fn crlf_csv_and_a_byte_order_mark_keep_their_line_numbers() {
+        let text = "\u{feff}prompt,code\r\n\r\n\"p\",\"x = 1\"\r\nbad\r\n\"q\",\"y = (\"\r\n";
+        let out = read(text, Format::Csv);
+        assert_eq!(out.pairs.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["line 3"]);
+        let lines: Vec<&str> = out.problems.iter().map(|p| p.split(':').next().unwrap()).collect();
+        assert_eq!(lines, ["line 4", "line 5"], "{:?}", out.problems);
+
+        let out = read("\u{feff}{\"prompt\": \"p\", \"code\": \"x = 1\"}\n", Format::JsonLines);
+        assert_eq!((out.pairs.len(), out.malformed), (1, 0), "{:?}", out.problems);
+    }
+
+    #[test]
+    fn doctests_alone_or_statements_alone() {
+        let record = |tests: &str| serde_json::json!({"prompt": "p", "code": "def f(x):\n    return x\n", "tests": tests});
+        let read_one = |tests: &str| read(&record(tests).to_string(), Format::JsonLines);
+        let out = read_one(">>> y = f(2)\n>>> f(y)\n2\n");
+        assert_eq!(out.pairs[0].tests, ["y = f(2)", "assert f(y) == 2"]);
+        for mixed in ["import os\n>>> f(1)\n1", ">>>f(1)\n1", ">>> f(1\n1"] {
+            let out = read_one(mixed);
+            assert_eq!(out.malformed, 1, "{mixed:?} is refused");
+            assert!(out.problems[0].contains("`tests`"), "{}", out.problems[0]);
+        }
     }
 
     #[test]

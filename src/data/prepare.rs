@@ -800,6 +800,70 @@ mod tests {
     }
 
     #[test]
+    fn own_pairs_are_indexed_with_their_own_source_and_licence_or_the_files() {
+        let records = [
+            r#"{"prompt": "zip a folder", "code": "shutil.make_archive('a', 'zip', 'b')", "source": "wiki", "licence": "CC0-1.0"}"#,
+            r#"{"prompt": "read a gzip file", "code": "gzip.open('a.gz').read()"}"#,
+            r#"{"prompt": "list a folder", "code": "os.listdir('.')"}"#,
+        ];
+        let files = [
+            SourceFile {
+                name: "mine.jsonl".into(),
+                kind: SourceKind::PairsJsonLines,
+                text: records.join("\n"),
+                companion: None,
+                members: Vec::new(),
+            },
+            SourceFile {
+                name: "django-all.anno".into(),
+                kind: SourceKind::Django,
+                text: "call f\n".into(),
+                companion: Some("f()\n".into()),
+                members: Vec::new(),
+            },
+        ];
+        let index_of = |config: &PrepareConfig| {
+            let prepared = prepare(&files, config);
+            let index = prepared.index.unwrap();
+            let mut shown: Vec<(String, String, String)> = (0..index.len())
+                .map(|i| index.entry(i))
+                .map(|e| {
+                    (
+                        e.prompt.clone(),
+                        index.sources[e.source].name.clone(),
+                        index.sources[e.source].licence.clone(),
+                    )
+                })
+                .collect();
+            shown.sort();
+            (shown, prepared.report.retrieval.unwrap().unlicensed)
+        };
+        let config =
+            PrepareConfig { dev_fraction: 0.0, neighbours: 1, max_example_len: 16, ..Default::default() };
+        let (shown, unlicensed) = index_of(&config);
+        let django = (
+            "call f".to_string(),
+            "django-all.anno".to_string(),
+            crate::data::redistribution_licence("django-all.anno").unwrap().to_string(),
+        );
+        assert_eq!(shown, [django.clone(), ("zip a folder".into(), "wiki".into(), "CC0-1.0".into())]);
+        assert_eq!(unlicensed, 2);
+        let config = PrepareConfig { pairs_licence: Some("MIT".into()), ..config };
+        let (shown, unlicensed) = index_of(&config);
+        let mine = |prompt: &str| (prompt.to_string(), "mine.jsonl".to_string(), "MIT".to_string());
+        assert_eq!(
+            shown,
+            [
+                django,
+                mine("list a folder"),
+                mine("read a gzip file"),
+                ("zip a folder".into(), "wiki".into(), "CC0-1.0".into())
+            ]
+        );
+        assert_eq!(unlicensed, 0);
+    }
+
+    #[test]
     fn percentiles_use_nearest_rank() {
         let l = Lengths::of((1..=100).collect());
         assert_eq!((l.p50, l.p90, l.p99, l.max), (50, 90, 99, 100));

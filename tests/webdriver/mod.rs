@@ -242,6 +242,14 @@ impl Browser {
         }
     }
 
+    /// The window as a PNG image (the viewport, 1200 × 900).
+    pub fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let url = format!("{}/screenshot", self.session);
+        let encoded = Self::value(&url, self.agent.get(&url).call().unwrap());
+        base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap()
+    }
+
     /// The status line once the model is loaded; fails when the page did not open.
     #[track_caller]
     pub fn wait_ready(&self) -> String {
