@@ -60,6 +60,7 @@ step "the page, built and driven end to end"
 trunk build --release
 # A user's path (docs/own-pairs.md): their pairs indexed into the shipped bundle, the page shipped
 # with it; tests/page.rs opens it under a sub-path.
+mkdir -p target/own-pairs
 target/release/nl2py index --pairs examples/pairs.jsonl --out target/own-pairs/mine.nl2py
 scripts/ship.sh target/own-pairs/mine.nl2py target/own-pairs/site
 cargo test --release --features wgpu --test page -- --ignored  # the features of the first step: no rebuild
