@@ -14,8 +14,8 @@ use burn::tensor::quantization::{
 };
 use burn::tensor::{DType, TensorData};
 
-/// Values per block (and so per scale).
-const BLOCK: usize = 32;
+// Values per block (and so per scale): the CPU decoder's 8-bit blocks are the bundle's.
+use crate::model::kernels::QUANT_BLOCK;
 
 /// Symmetric i8 in [-127, 127], one byte per value, one f16 scale per block of 32 along the
 /// last axis.
@@ -23,7 +23,7 @@ fn scheme() -> QuantScheme {
     QuantScheme::default()
         .with_value(QuantValue::Q8S)
         .with_store(QuantStore::Native)
-        .per_block([BLOCK as u8], ScaleDtype::F16)
+        .per_block([QUANT_BLOCK as u8], ScaleDtype::F16)
 }
 
 /// Save-side adapter: blocks of i8 where the shape allows; anything else passes through (the
@@ -34,7 +34,7 @@ pub struct QuantizeBlocks;
 impl ModuleAdapter for QuantizeBlocks {
     fn adapt(&self, tensor: PackTensor, _: ModuleContext<'_>) -> PackTensor {
         let rank = tensor.shape.num_dims();
-        if !tensor.dtype.is_float() || rank < 2 || !tensor.shape[rank - 1].is_multiple_of(BLOCK) {
+        if !tensor.dtype.is_float() || rank < 2 || !tensor.shape[rank - 1].is_multiple_of(QUANT_BLOCK) {
             return tensor;
         }
         let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
@@ -53,13 +53,13 @@ pub fn check_blocks(tensor: &PackTensor) -> Result<(), String> {
     let (name, dims) = (&tensor.name, tensor.shape.as_slice());
     if tensor.dtype != DType::QFloat(scheme()) {
         return Err(format!(
-            "tensor {name} is quantized as {:?}, but bundles hold blocks of {BLOCK} i8 values with an f16 scale each",
+            "tensor {name} is quantized as {:?}, but bundles hold blocks of {QUANT_BLOCK} i8 values with an f16 scale each",
             tensor.dtype
         ));
     }
-    if dims.len() < 2 || !dims[dims.len() - 1].is_multiple_of(BLOCK) {
+    if dims.len() < 2 || !dims[dims.len() - 1].is_multiple_of(QUANT_BLOCK) {
         return Err(format!(
-            "tensor {name} of shape {dims:?} is stored as int8 blocks of {BLOCK}, which need a rank of 2 or more and a last axis that is a multiple of {BLOCK}"
+            "tensor {name} of shape {dims:?} is stored as int8 blocks of {QUANT_BLOCK}, which need a rank of 2 or more and a last axis that is a multiple of {QUANT_BLOCK}"
         ));
     }
     let expected = quantized_data_len(&scheme(), &tensor.shape);
@@ -92,13 +92,13 @@ impl ModuleAdapter for DequantizeBlocks {
 }
 
 /// f32 (or f16) values → blocks of i8 with their scales. The last axis is a multiple of
-/// `BLOCK`, so each block is a run of `BLOCK` values in row-major order.
+/// `QUANT_BLOCK`, so each block is a run of `QUANT_BLOCK` values in row-major order.
 fn quantize(data: TensorData) -> TensorData {
     let shape = data.shape().clone();
     let values = data.convert_dtype(DType::F32).try_into_vec::<f32>().expect("converted to f32");
     let mut quantized = Vec::with_capacity(values.len());
-    let mut scales = Vec::with_capacity(values.len() / BLOCK);
-    for block in values.chunks(BLOCK) {
+    let mut scales = Vec::with_capacity(values.len() / QUANT_BLOCK);
+    for block in values.chunks(QUANT_BLOCK) {
         let largest = block.iter().fold(0f32, |m, v| m.max(v.abs()));
         // Rounded up to what f16 holds, so the largest value still fits after the round trip.
         let scale = if largest > 0.0 { scale_to_dtype(largest / 127.0, ScaleDtype::F16) } else { 1.0 };
@@ -111,11 +111,11 @@ fn quantize(data: TensorData) -> TensorData {
 fn dequantize(data: TensorData) -> TensorData {
     let (bytes, shape, _) = data.into_parts();
     let (values, scales) = QuantizedBytes { bytes, scheme: scheme(), shape: shape.clone() }.into_vec_i8();
-    // The last axis is a multiple of BLOCK ([`check_blocks`]), so block `b` is the run
-    // `values[b · BLOCK..][..BLOCK]`: no per-value block lookup (Burn's `BlockLayout::block_of`
+    // The last axis is a multiple of QUANT_BLOCK ([`check_blocks`]), so block `b` is the run
+    // `values[b · QUANT_BLOCK..][..QUANT_BLOCK]`: no per-value block lookup (Burn's `BlockLayout::block_of`
     // took a third of the page's model load).
     let mut floats = Vec::with_capacity(values.len());
-    for (block, &scale) in values.chunks_exact(BLOCK).zip(&scales.block) {
+    for (block, &scale) in values.chunks_exact(QUANT_BLOCK).zip(&scales.block) {
         floats.extend(block.iter().map(|&q| f32::from(q) * scale));
     }
     TensorData::new(floats, shape)
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(quantized.dtype(), DType::QFloat(scheme()));
         assert!(quantized.bytes().len() < 128 + 4 * 4, "one byte a value plus the scales");
         let back = dequantize(quantized).try_into_vec::<f32>().unwrap();
-        for (block, (a, b)) in values.chunks(BLOCK).zip(back.chunks(BLOCK)).enumerate() {
+        for (block, (a, b)) in values.chunks(QUANT_BLOCK).zip(back.chunks(QUANT_BLOCK)).enumerate() {
             let step = a.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
             for (x, y) in a.iter().zip(b) {
                 assert!((x - y).abs() <= step * 0.51 + 1e-6, "block {block}: {x} came back as {y}");

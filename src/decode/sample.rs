@@ -7,6 +7,7 @@ use super::rules::{Choice, Rules, Track};
 use super::stepper::Stepper;
 use super::{Hypothesis, Watch};
 use crate::Result;
+use crate::model::{EncoderInput, Seq2Seq};
 use crate::text::vocab::{BOS_ID, EOS_ID};
 
 /// Picks the next token from log-probabilities: the best one, or a draw.
@@ -137,6 +138,21 @@ pub(crate) async fn run(
         done[row.at] = Some(row.hypothesis);
     }
     Ok(done.into_iter().map(|h| h.expect("every row ends")).collect())
+}
+
+/// Greedy generation for a batch of encoder inputs at once, without the Python-aware rules
+/// (training's validation): each row stops at `<eos>`.
+pub async fn greedy_batch(
+    model: &Seq2Seq,
+    input: &EncoderInput,
+    max_tokens: usize,
+) -> Result<Vec<Vec<usize>>> {
+    let [rows, _] = input.prompt.dims();
+    let device = input.prompt.device();
+    let stepper = Stepper::Burn { model, state: model.start(model.encode(input)), device: &device };
+    let samplers = (0..rows).map(|_| Sampler::greedy()).collect();
+    let found = run(stepper, max_tokens, false, samplers, &Rules::free(), &mut ()).await?;
+    Ok(found.into_iter().map(|h| h.ids).collect())
 }
 
 #[cfg(test)]
