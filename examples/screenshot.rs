@@ -1,7 +1,7 @@
 //! Writes the README's picture of the page (`docs/screenshot.png`, or the path given): the built
 //! `dist/` served on loopback and opened in headless Chromium on the CPU backend, one prompt
-//! generated with the default search, its answer, token strip and attention graph in the 1200 ×
-//! 900 window. `scripts/screenshot.sh` builds the page when needed and runs it.
+//! generated with the default search, its answer, token strip, retrieved examples and attention
+//! graph in a window tall enough to hold them. `scripts/screenshot.sh` builds the page when needed and runs it.
 
 #[path = "../tests/webdriver/mod.rs"]
 mod webdriver;
@@ -20,6 +20,10 @@ fn main() {
     browser.wait_ready();
     let report = browser.generate(PROMPT, &Value::Null);
     browser.wait(60, "the attention graph", |b| (b.count("#graph svg.graph line") > 0).then_some(()));
+    // Tall enough for everything down to the attention graph's last line.
+    let bottom =
+        browser.script("return Math.ceil(document.getElementById('graph').getBoundingClientRect().bottom);");
+    browser.resize(1200, bottom.as_u64().unwrap_or(900).clamp(900, 2400) as u32 + 240);
     let png = browser.screenshot();
     std::fs::write(&out, &png).unwrap_or_else(|e| panic!("cannot write {out}: {e}"));
     println!(

@@ -242,7 +242,12 @@ impl Browser {
         }
     }
 
-    /// The window as a PNG image (the viewport, 1200 × 900).
+    /// Sets the window's size in CSS pixels (headless, the viewport follows it).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.command("window/rect", json!({ "width": width, "height": height }));
+    }
+
+    /// The window as a PNG image (its viewport).
     pub fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
         let url = format!("{}/screenshot", self.session);
