@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
-use nl2py::bundle;
+use anyhow::bail;
 use nl2py::data::pairs::{self, Indexed};
 
 use crate::model_file::SHIPPED;
@@ -29,19 +28,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read the model {}", args.model.display()))?;
-    let device = crate::devices::parse("flex")?.remove(0);
-    let (mut translator, info) = bundle::load_inspected(&bytes, &device)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
-    let Some(index) = translator.index.as_deref() else {
-        bail!(
-            "{} has no retrieval index: its model was trained without retrieved examples, so it would \
-             not read yours (train one with `nl2py train --retrieval`)",
-            args.model.display()
-        );
-    };
-    let mut index = index.clone();
+    let (mut translator, info, _) = crate::model_file::load_with_index(&args.model)?;
+    let mut index = translator.index.as_deref().expect("load_with_index checked the index").clone();
     let before = index.len();
     let mut notes = Vec::new();
     for path in &args.pairs {
@@ -76,16 +64,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .or_insert(added);
     let after = index.len();
     translator.index = Some(Arc::new(index));
-    let bytes = bundle::export(&translator, info.precision, metadata)?;
-    // What the page and the CLI will read: check it before it replaces anything.
-    let written = bundle::inspect(&bytes)?;
-    crate::files::write(&args.out, &bytes)?;
-    println!(
-        "{}: index {before} → {after} pairs, {} bytes, sha256 {}",
-        args.out.display(),
-        bytes.len(),
-        written.file_sha256
-    );
+    let (bytes, sha256) = crate::model_file::write_checked(&args.out, &translator, info.precision, metadata)?;
+    println!("{}: index {before} → {after} pairs, {bytes} bytes, sha256 {sha256}", args.out.display());
     Ok(())
 }
 

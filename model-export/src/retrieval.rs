@@ -10,19 +10,18 @@
 //! its index rebuilt, so a shipped model matches on tasks without training again.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nl2py::bundle;
 use nl2py::data::prepare::{Example, Split};
 use nl2py::decode::Translator;
 use nl2py::retrieve::{Hit, Index, Matching, is_definition};
 use serde::Serialize;
 
 use crate::eval::Tested;
-use crate::model_file::SHIPPED;
+use crate::model_file::{SHIPPED, load_with_index, write_checked};
 use crate::sandbox::{Outcome, Sandbox};
 
 #[derive(clap::Args)]
@@ -257,29 +256,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
 }
 
-/// The bundle's translator (its model, vocabularies and index) and what the bundle says of itself.
-fn load(path: &Path) -> anyhow::Result<(Translator, bundle::BundleInfo, usize)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
-    let device = crate::devices::parse("flex")?.remove(0);
-    let (translator, info) =
-        bundle::load_inspected(&bytes, &device).with_context(|| format!("cannot load {}", path.display()))?;
-    if translator.index.is_none() {
-        anyhow::bail!("{} reads no retrieved examples: it has no index", path.display());
-    }
-    Ok((translator, info, bytes.len()))
-}
-
 /// The index of `translator` rebuilt with `matching`, and how long that took.
 fn rebuilt(translator: &Translator, matching: Matching) -> (Index, f64) {
-    let index = translator.index.as_deref().expect("load checked the index");
+    let index = translator.index.as_deref().expect("load_with_index checked the index");
     let started = Instant::now();
     let rebuilt = index.reindexed(matching, |prompt| translator.tokenize_prompt(prompt).tokens);
     (rebuilt, started.elapsed().as_secs_f64() * 1e3)
 }
 
 fn reindex(args: &ReindexArgs) -> anyhow::Result<()> {
-    let (mut translator, info, file_len) = load(&args.model)?;
-    let stored = translator.index.clone().expect("load checked the index");
+    let (mut translator, info, file_len) = load_with_index(&args.model)?;
+    let stored = translator.index.clone().expect("load_with_index checked the index");
     let index = match args.matching.matching() {
         Some(matching) => Arc::new(rebuilt(&translator, matching).0),
         None => stored.clone(),
@@ -292,25 +279,20 @@ fn reindex(args: &ReindexArgs) -> anyhow::Result<()> {
         );
     }
     translator.index = Some(index.clone());
-    let bytes = bundle::export(&translator, info.precision, metadata)?;
-    // What the page and the CLI will read: check it before it replaces anything.
-    let written = bundle::inspect(&bytes)?;
-    crate::files::write(&args.out, &bytes)?;
+    let (bytes, sha256) = write_checked(&args.out, &translator, info.precision, metadata)?;
     println!(
-        "{}: index {} → {} bytes ({} → {} words), bundle {file_len} → {} bytes, sha256 {}",
+        "{}: index {} → {} bytes ({} → {} words), bundle {file_len} → {bytes} bytes, sha256 {sha256}",
         args.out.display(),
         stored.to_bytes().len(),
         index.to_bytes().len(),
         stored.word_count(),
         index.word_count(),
-        bytes.len(),
-        written.file_sha256
     );
     Ok(())
 }
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
-    let (mut translator, _, _) = load(&args.model)?;
+    let (mut translator, _, _) = load_with_index(&args.model)?;
     if let Some(dir) = &args.index {
         let index = crate::prepared::read_index(dir, &translator.code_vocab)?
             .with_context(|| format!("{} has no retrieval index", dir.display()))?;

@@ -78,14 +78,7 @@ fn finish(pair: OpenPair, outcome: &mut ReadOutcome) {
     }
     let id = format!("line {}", pair.line_no);
     let code = pair.code.join("\n").trim_end().to_string() + "\n";
-    outcome.pairs.push(RawPair {
-        group: id.clone(),
-        id,
-        prompt: pair.prompt,
-        code,
-        tests: Vec::new(),
-        attribution: None,
-    });
+    outcome.pairs.push(RawPair::alone(id, pair.prompt, code));
 }
 
 fn is_code(line: &str) -> bool {

@@ -48,6 +48,14 @@ pub struct Attribution {
     pub licence: Option<String>,
 }
 
+impl RawPair {
+    /// A pair that is its own group, with no tests and no attribution of its own: what the data
+    /// sets' line- and record-based readers give.
+    pub fn alone(id: String, prompt: String, code: String) -> Self {
+        RawPair { group: id.clone(), id, prompt, code, tests: Vec::new(), attribution: None }
+    }
+}
+
 /// How many checks a pair's tests hold: their `assert` statements (the rest is setup).
 pub fn count_asserts(tests: &[String]) -> usize {
     tests.iter().filter(|t| t.starts_with("assert ")).count()

@@ -112,8 +112,8 @@ fn read_json_lines(text: &str, outcome: &mut ReadOutcome) {
                 tests: field("tests")?,
             })
         })();
-        match fields.and_then(Fields::into_pair) {
-            Ok(pair) => outcome.pairs.push(pair.with_id(line_no)),
+        match fields.and_then(|fields| fields.into_pair(line_no)) {
+            Ok(pair) => outcome.pairs.push(pair),
             Err(why) => bad(outcome, line_no, why),
         }
     }
@@ -170,8 +170,8 @@ fn read_csv(text: &str, outcome: &mut ReadOutcome) {
             licence: cell(licence_at),
             tests: cell(tests_at).map(Field::Text),
         };
-        match fields.into_pair() {
-            Ok(pair) => outcome.pairs.push(pair.with_id(line_no)),
+        match fields.into_pair(line_no) {
+            Ok(pair) => outcome.pairs.push(pair),
             Err(why) => bad(outcome, line_no, why),
         }
     }
@@ -214,8 +214,8 @@ struct Fields {
 }
 
 impl Fields {
-    /// The pair, or why the record is none.
-    fn into_pair(self) -> Result<RawPair, String> {
+    /// The pair of the record on `line`, or why the record is none.
+    fn into_pair(self, line: usize) -> Result<RawPair, String> {
         let non_empty = |text: Option<String>, name: &str| match text {
             Some(text) if !text.trim().is_empty() => Ok(text),
             _ => Err(format!("no `{name}` (a non-empty string)")),
@@ -251,21 +251,10 @@ impl Fields {
         let present = |text: Option<String>| text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         let attribution = Attribution { source: present(self.source), licence: present(self.licence) };
         Ok(RawPair {
-            id: String::new(),
-            group: String::new(),
-            prompt,
-            code,
             tests,
             attribution: Some(attribution),
+            ..RawPair::alone(format!("line {line}"), prompt, code)
         })
-    }
-}
-
-impl RawPair {
-    fn with_id(mut self, line: usize) -> Self {
-        self.id = format!("line {line}");
-        self.group = self.id.clone();
-        self
     }
 }
 

@@ -48,14 +48,7 @@ pub fn read_jsonl(text: &str) -> ReadOutcome {
         match (non_empty(&record, "intent"), non_empty(&record, "snippet")) {
             (Some(prompt), Some(code)) => {
                 let id = question_id(&record).map_or_else(|| format!("line {line_no}"), |q| format!("q{q}"));
-                outcome.pairs.push(RawPair {
-                    group: id.clone(),
-                    id,
-                    prompt,
-                    code,
-                    tests: Vec::new(),
-                    attribution: None,
-                });
+                outcome.pairs.push(RawPair::alone(id, prompt, code));
             }
             _ => outcome.malformed(format!("line {line_no}: needs a non-empty intent and snippet")),
         }
@@ -74,14 +67,7 @@ pub fn read_django(anno: &str, code: &str) -> ReadOutcome {
             (_, None) => outcome.malformed(format!("line {}: the code file has fewer lines", n + 1)),
             (prompt, Some(code)) if !prompt.is_empty() && !code.is_empty() => {
                 let id = format!("line {}", n + 1);
-                outcome.pairs.push(RawPair {
-                    group: id.clone(),
-                    id,
-                    prompt: prompt.into(),
-                    code: code.into(),
-                    tests: Vec::new(),
-                    attribution: None,
-                });
+                outcome.pairs.push(RawPair::alone(id, prompt.into(), code.into()));
             }
             _ => outcome.malformed(format!("line {}: an empty prompt or code line", n + 1)),
         }
@@ -111,14 +97,7 @@ pub fn read_mbpp(text: &str) -> ReadOutcome {
         match (task, non_empty(record, "prompt"), non_empty(record, "code")) {
             (Some(task), Some(prompt), Some(code)) => {
                 let id = format!("task {task}");
-                outcome.pairs.push(RawPair {
-                    group: id.clone(),
-                    id,
-                    prompt,
-                    code,
-                    tests: Vec::new(),
-                    attribution: None,
-                });
+                outcome.pairs.push(RawPair::alone(id, prompt, code));
             }
             _ => outcome.malformed(format!("record {n}: needs a task_id, a prompt and code")),
         }
