@@ -86,30 +86,34 @@ fn read_json_lines(text: &str, outcome: &mut ReadOutcome) {
                 continue;
             }
         };
-        let field = |name: &str| -> Result<Option<Field>, String> {
+        let string = |name: &str| -> Result<Option<String>, String> {
             match record.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::String(text)) => Ok(Some(Field::Text(text.clone()))),
-                Some(Value::Array(items)) if name == "tests" => items
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-                    .map(|items| Some(Field::List(items)))
-                    .ok_or_else(|| "`tests` must be a string or a list of strings".to_string()),
-                Some(_) if name == "tests" => Err("`tests` must be a string or a list of strings".into()),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
                 Some(_) => Err(format!("`{name}` must be a string")),
+            }
+        };
+        let tests = || -> Result<Vec<String>, String> {
+            let wrong = || "`tests` must be a string or a list of strings".to_string();
+            match record.get("tests") {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::String(text)) => Ok(vec![text.clone()]),
+                Some(Value::Array(items)) => {
+                    items.iter().map(|item| item.as_str().map(str::to_string).ok_or_else(wrong)).collect()
+                }
+                Some(_) => Err(wrong()),
             }
         };
         let fields = (|| {
             Ok::<_, String>(Fields {
-                prompt: field("prompt")?.map(Field::text),
-                code: field("code")?.map(Field::text),
-                source: field("source")?.map(Field::text),
-                licence: match field("licence")? {
-                    Some(licence) => Some(licence.text()),
-                    None => field("license")?.map(Field::text),
+                prompt: string("prompt")?,
+                code: string("code")?,
+                source: string("source")?,
+                licence: match string("licence")? {
+                    Some(licence) => Some(licence),
+                    None => string("license")?,
                 },
-                tests: field("tests")?,
+                tests: tests()?,
             })
         })();
         match fields.and_then(|fields| fields.into_pair(line_no)) {
@@ -168,7 +172,7 @@ fn read_csv(text: &str, outcome: &mut ReadOutcome) {
             code: cell(Some(code_at)),
             source: cell(source_at),
             licence: cell(licence_at),
-            tests: cell(tests_at).map(Field::Text),
+            tests: cell(tests_at).into_iter().collect(),
         };
         match fields.into_pair(line_no) {
             Ok(pair) => outcome.pairs.push(pair),
@@ -189,28 +193,14 @@ fn line_at(text: &str, at: usize) -> usize {
     1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
 }
 
-/// A field that is a string, or (`tests` only) a list of strings.
-enum Field {
-    Text(String),
-    List(Vec<String>),
-}
-
-impl Field {
-    fn text(self) -> String {
-        match self {
-            Field::Text(text) => text,
-            Field::List(items) => items.join("\n"),
-        }
-    }
-}
-
 /// A record's fields, before they are checked.
 struct Fields {
     prompt: Option<String>,
     code: Option<String>,
     source: Option<String>,
     licence: Option<String>,
-    tests: Option<Field>,
+    /// The `tests` field's texts: one for a string, one an item for a list.
+    tests: Vec<String>,
 }
 
 impl Fields {
@@ -237,17 +227,10 @@ impl Fields {
         if words > MAX_PROMPT_TOKENS {
             return Err(format!("the prompt has {words} tokens, over the {MAX_PROMPT_TOKENS} a model reads"));
         }
-        let tests = match self.tests {
-            None => Vec::new(),
-            Some(Field::Text(text)) => tests_of(&text)?,
-            Some(Field::List(items)) => {
-                let mut tests = Vec::new();
-                for item in items {
-                    tests.extend(tests_of(&item)?);
-                }
-                tests
-            }
-        };
+        let mut tests = Vec::new();
+        for text in &self.tests {
+            tests.extend(tests_of(text)?);
+        }
         let present = |text: Option<String>| text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         let attribution = Attribution { source: present(self.source), licence: present(self.licence) };
         Ok(RawPair {
