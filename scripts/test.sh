@@ -51,7 +51,7 @@ step "lints"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets -- -D warnings  # the page's build
-cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets --features webgpu -- -D warnings  # the worker's
+cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets --features webgpu,python -- -D warnings  # the workers'
 step "the page's engine in headless Chromium (CPU and WebGPU)"
 # WebGPU on SwiftShader compiles its shaders on the CPU: a test can take a minute. With `webgpu`,
 # the tests also build the model the WebGPU worker builds, in the page.

@@ -7,7 +7,7 @@
 //! Cache Storage; a new build's bundle (another SHA-256 in the manifest) replaces the cached one;
 //! `?model=` loads only what this site serves or a `&sha256=` pins; a visit that runs on the CPU
 //! does not fetch the WebGPU worker; WebGPU, in that worker, gives the CPU's tokens and stops
-//! when asked.
+//! when asked; the Run button runs Python in a worker of its own, bounded, and offline.
 //!
 //! Needs `dist/` and Chromium with ChromeDriver (`scripts/setup.sh --browser`), so it is ignored
 //! by a plain `cargo test`; `scripts/test.sh` builds the page and runs it with `--ignored`.
@@ -298,4 +298,104 @@ fn a_shipped_site_answers_with_the_users_pairs() {
     let listed = browser.text("#retrieved");
     assert!(listed.contains("nl2py examples/pairs.jsonl · CC0-1.0"), "{listed}");
     assert!(listed.contains("digest = hashlib.sha256()"), "{listed}");
+}
+
+/// The Run button runs the code view's Python in a worker of its own (RustPython's wasm): a
+/// visit that never runs fetches none of it; output streams in; an exception's line is marked;
+/// `input()` reads the stdin box; files, sockets and processes are refused with a message; a
+/// program past the time limit is stopped and the page goes on; offline, a reloaded page runs
+/// from the service worker's copy.
+#[test]
+#[ignore = "needs `trunk build --release` and Chromium; scripts/test.sh runs it"]
+fn the_run_button_runs_python_in_a_worker() {
+    let server = StaticServer::start(dist(), "/demo/");
+    let page = format!("{}?backend=cpu", server.url());
+    let browser = Browser::start();
+    browser.open(&page);
+    browser.wait_ready();
+    browser.wait(60, "the service worker", |b| {
+        b.script("return !!navigator.serviceWorker.controller;").as_bool().filter(|&on| on)
+    });
+    browser.click("#search option[value=greedy]");
+    browser.generate("print 'hello'", &Value::Null);
+    let python_files = |b: &Browser| {
+        let fetched = b.script("return performance.getEntriesByType('resource').map(e => e.name);");
+        fetched.as_array().unwrap().iter().filter(|f| f.as_str().unwrap().contains("nl2py-python")).count()
+    };
+    assert_eq!(python_files(&browser), 0, "the page fetched the interpreter before a Run");
+
+    // The generated answer runs as it is.
+    let first = run(&browser, None, "");
+    assert_ne!(first["outcome"], "failed", "{first}");
+    assert!(first["start_ms"].as_f64().is_some(), "the first Run started the worker: {first}");
+    assert!(python_files(&browser) > 0, "the Run fetched no interpreter");
+
+    let ran = run(&browser, Some("print(1+1)"), "");
+    eprintln!("first Run: fetch and start {} ms; print(1+1): {} ms", first["start_ms"], ran["run_ms"]);
+    assert_eq!((ran["outcome"].as_str(), ran["output"].as_str()), (Some("finished"), Some("2\n")), "{ran}");
+    assert_eq!(browser.script("return document.getElementById('run-output').textContent;"), "2\n");
+
+    let raised = run(&browser, Some("x = 1\nprint(y)\nprint(x)"), "");
+    assert_eq!((raised["outcome"].as_str(), raised["line"].as_u64()), (Some("raised"), Some(2)), "{raised}");
+    assert!(raised["output"].as_str().unwrap().contains("NameError"), "{raised}");
+    assert_eq!(browser.text("#code .line.error-line"), "print(y)");
+    assert!(browser.text("#run-status").contains("NameError on line 2"), "{}", browser.text("#run-status"));
+
+    let asked = run(&browser, Some("name = input('Name? ')\nprint('Hello,', name)"), "Ada\n");
+    assert!(asked["output"].as_str().unwrap().ends_with("Hello, Ada\n"), "{asked}");
+    let past_the_end = run(&browser, Some("input()\ninput()"), "one line\n");
+    assert!(past_the_end["output"].as_str().unwrap().contains("EOFError"), "{past_the_end}");
+
+    for (code, error) in [
+        ("open('/etc/passwd').read()", "PermissionError"),
+        ("import socket", "ImportError"),
+        ("import os\nos.system('ls')", "PermissionError"),
+    ] {
+        let refused = run(&browser, Some(code), "");
+        let output = refused["output"].as_str().unwrap();
+        assert_eq!(refused["outcome"], "raised", "{code}: {refused}");
+        assert!(output.contains(error) && output.contains("runs inside your browser"), "{code}: {output}");
+    }
+
+    // Past the limit the worker is stopped; the page answers at once, and the next Run works.
+    browser.click(".run-options summary");
+    browser.type_into("#run-limit", "1");
+    let stopped = run(&browser, Some("while True:\n    pass"), "");
+    assert_eq!(stopped["outcome"], "timed-out", "{stopped}");
+    assert_eq!(browser.script("return 6 * 7;"), 42);
+    let again = run(&browser, Some("print(3)"), "");
+    assert_eq!(again["output"], "3\n", "{again}");
+
+    // Offline, the page reopens from the service worker, and so do the worker and interpreter.
+    server.offline.store(true, Ordering::SeqCst);
+    browser.open(&page);
+    browser.wait_ready();
+    browser.click("#search option[value=greedy]");
+    browser.generate("print 'hello'", &Value::Null);
+    let offline = run(&browser, Some("print(sum(range(5)))"), "");
+    assert_eq!(offline["output"], "10\n", "{offline}");
+    server.offline.store(false, Ordering::SeqCst);
+}
+
+/// Puts `code` in the code view (one `span.line` a line, as the page writes it; `None` keeps the
+/// generated code), `stdin` in its box, clicks Run and returns the page's `window.nl2pyRun`.
+fn run(browser: &Browser, code: Option<&str>, stdin: &str) -> Value {
+    if let Some(code) = code {
+        browser.script(&format!(
+            "const view = document.getElementById('code'); view.textContent = '';
+             {}.split('\\n').forEach((text, at) => {{
+                 if (at) view.append('\\n');
+                 const line = document.createElement('span'); line.className = 'line';
+                 line.textContent = text; view.append(line);
+             }});",
+            serde_json::to_string(code).unwrap()
+        ));
+    }
+    browser.script(&format!(
+        "document.getElementById('stdin').value = {};",
+        serde_json::to_string(stdin).unwrap()
+    ));
+    browser.script("window.nl2pyRun = null;");
+    browser.click("#run");
+    browser.wait(120, "the run", |b| Some(b.script("return window.nl2pyRun;")).filter(|r| !r.is_null()))
 }

@@ -4,13 +4,13 @@
 - model/manifest.json: each bundle's SHA-256 and size, so that the page replaces a cached model
   that changed (web/src/bundle_cache.rs).
 - sw.js: the service worker gets the list of the page's own files (everything but the models, the
-  WebGPU worker's files and itself), the list of the WebGPU worker's files (kept once the page
-  first starts that worker), and a version that changes with their contents (web/sw.js).
+  workers' files and itself), the list of the WebGPU and Python workers' files (each kept once the
+  page first starts that worker), and a version that changes with their contents (web/sw.js).
 - index.html: the Content-Security-Policy's 'inline-scripts' placeholder becomes the SHA-256 of
   each inline script trunk wrote (its start-up script), so that no other inline script runs.
 - The page's wasm must hold 128-bit SIMD code (functions with v128 locals), or the build fails:
   without `-C target-feature=+simd128` (.cargo/config.toml) Flex's kernels run scalar.
-- Each wasm cargo linked (the page's and the WebGPU worker's) must be a reactor, or the build
+- Each wasm cargo linked (the page's and each worker's) must be a reactor, or the build
   fails: linked as a command (`nl2py_web::run_main` no longer running the static constructors
   itself), every call into it re-runs cubecl's hundreds of constructors, seconds after each
   answer. wasm-ld names each wrapper it adds
@@ -73,9 +73,10 @@ def hash_inline_scripts() -> None:
     page.write_text(html.replace("'inline-scripts'", digests))
 
 
-# The WebGPU worker's files (index.html's `data-bin="nl2py-webgpu"`): trunk names a worker's files
-# after its binary, without a hash.
-WEBGPU_WORKER = "nl2py-webgpu"
+# The workers whose files the page fetches only when it starts them (index.html's `data-bin`):
+# the WebGPU engine (on a hardware adapter) and Python (on the first Run). trunk names a worker's
+# files after its binary, without a hash.
+ON_DEMAND_WORKERS = ("nl2py-webgpu", "nl2py-python")
 
 
 def write_service_worker() -> None:
@@ -85,9 +86,10 @@ def write_service_worker() -> None:
         for p in site.rglob("*")
         if p.is_file() and p != worker and p.relative_to(site).parts[0] != "model"
     )
-    on_demand = [f for f in files if f.startswith(WEBGPU_WORKER)]
-    if not on_demand:
-        sys.exit(f"post_build: trunk wrote no {WEBGPU_WORKER}* files (index.html's WebGPU worker)")
+    on_demand = [f for f in files if f.startswith(ON_DEMAND_WORKERS)]
+    for worker_name in ON_DEMAND_WORKERS:
+        if not any(f.startswith(worker_name) for f in on_demand):
+            sys.exit(f"post_build: trunk wrote no {worker_name}* files (a worker index.html names)")
     version = hashlib.sha256("".join(f + sha256(site / f) for f in files).encode()).hexdigest()[:16]
     source = worker.read_text()
     lists = {
@@ -142,21 +144,25 @@ def check_simd() -> None:
             sys.exit(f"post_build: {wasm.name} has no SIMD code: build it with -C target-feature=+simd128")
 
 
-def cargo_profile() -> str:
-    """The cargo profile trunk built the page with: index.html's `data-cargo-profile-release`
-    (or `-dev`), else cargo's own."""
+def rust_binaries() -> list[tuple[str, str]]:
+    """Each binary index.html has trunk build, and the cargo profile it is built with (its
+    `data-cargo-profile-release`, or `-dev`, else cargo's own)."""
     release = os.environ.get("TRUNK_PROFILE") == "release"
     attribute = "data-cargo-profile-release" if release else "data-cargo-profile-dev"
     html = (Path(os.environ["TRUNK_SOURCE_DIR"]) / os.environ["TRUNK_HTML_FILE"]).read_text()
-    named = re.search(attribute + r'="([^"]+)"', html)
-    return named.group(1) if named else ("release" if release else "debug")
+    found = []
+    for link in re.findall(r'<link data-trunk rel="rust"[^>]*>', html):
+        binary = re.search(r'data-bin="([^"]+)"', link)
+        named = re.search(attribute + r'="([^"]+)"', link)
+        profile = named.group(1) if named else ("release" if release else "debug")
+        found.append((binary.group(1), "debug" if profile == "dev" else profile))
+    return found
 
 
 def check_reactor() -> None:
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path(os.environ["TRUNK_SOURCE_DIR"]) / "target"))
-    profile = cargo_profile()
-    for binary in ("nl2py-web", WEBGPU_WORKER):
-        linked = target / "wasm32-unknown-unknown" / ("debug" if profile == "dev" else profile) / f"{binary}.wasm"
+    for binary, profile in rust_binaries():
+        linked = target / "wasm32-unknown-unknown" / profile / f"{binary}.wasm"
         if b".command_export" in linked.read_bytes():
             sys.exit(f"post_build: {linked} is linked as a command: main must call __wasm_call_ctors first")
 

@@ -3,8 +3,9 @@
 // bucket and checks it against model/manifest.json (web/src/bundle_cache.rs).
 //
 // web/post_build.py fills in FILES (every file trunk wrote, relative to this worker, but those of
-// the WebGPU worker), ON_DEMAND (the WebGPU worker's, which only a page on a hardware adapter
-// fetches: kept when first fetched, not on install) and VERSION (a hash of all their contents): a
+// the workers), ON_DEMAND (the WebGPU worker's, which only a page on a hardware adapter fetches,
+// and the Python worker's, which only a first Run fetches: kept when first fetched, not on
+// install) and VERSION (a hash of all their contents): a
 // new build changes this file, so the browser installs the new worker, which caches the new
 // files and deletes the old cache.
 const FILES = [/* FILES */];
@@ -45,7 +46,7 @@ self.addEventListener("fetch", (event) => {
   url.search = "";
   if (!KEPT.has(url.href)) return; // the model, its manifest, other sites: the browser's usual way
   // A kept copy is never stale: trunk's file names carry a hash of their contents, and the
-  // WebGPU worker's files, which do not, belong to this worker's VERSION.
+  // workers' files, which do not, belong to this worker's VERSION.
   event.respondWith(
     caches.open(CACHE).then((cache) => cache.match(url.href).then((kept) => kept || fetch(request).then((response) => {
       if (response.ok) cache.put(url.href, response.clone());

@@ -37,6 +37,23 @@ pub fn spans(code: &str) -> Vec<Span<'_>> {
     out
 }
 
+/// The spans of `code` line by line, each line's spans without its `\n` (a span that runs over
+/// lines, a triple-quoted string, is cut at each line's end): the code view marks lines.
+pub fn lines(code: &str) -> Vec<Vec<Span<'_>>> {
+    let mut out = vec![Vec::new()];
+    for (class, text) in spans(code) {
+        for (at, piece) in text.split('\n').enumerate() {
+            if at > 0 {
+                out.push(Vec::new());
+            }
+            if !piece.is_empty() {
+                out.last_mut().expect("one line at least").push((class, piece));
+            }
+        }
+    }
+    out
+}
+
 /// For code that does not lex: highlight the longest head of whole lines that does.
 fn lexable_prefix(code: &str) -> Vec<Span<'_>> {
     let cut = code.match_indices('\n').map(|(i, _)| i + 1).rev().find(|&end| lex(&code[..end]).is_ok());
@@ -64,6 +81,17 @@ mod tests {
         assert!(spans.contains(&(Some("str"), "'a b'")));
         assert!(spans.contains(&(Some("num"), "3")));
         assert!(spans.contains(&(Some("name"), "print")));
+    }
+
+    #[wasm_bindgen_test]
+    fn lines_cut_spans_at_line_ends() {
+        let code = "s = \"\"\"a\nb\"\"\"\nprint(s)";
+        let lines = lines(code);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1], vec![(Some("str"), "b\"\"\"")]);
+        assert_eq!(lines[2][0], (Some("name"), "print"));
+        let joined: Vec<String> = lines.iter().map(|l| l.iter().map(|(_, t)| *t).collect()).collect();
+        assert_eq!(joined.join("\n"), code);
     }
 
     #[wasm_bindgen_test]

@@ -8,8 +8,13 @@ pub mod engine;
 pub mod highlight;
 pub mod model_source;
 pub mod page;
+#[cfg(feature = "python")]
+pub mod python;
+pub mod python_worker;
+pub mod run_panel;
 pub mod share;
 pub mod webgpu_worker;
+pub mod worker_channel;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {

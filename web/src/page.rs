@@ -25,6 +25,7 @@ use crate::bundle_cache::{self, Origin};
 use crate::engine::{self, Backend, Engine};
 use crate::highlight;
 use crate::model_source::ModelSource;
+use crate::run_panel::RunPanel;
 use crate::share::Link;
 
 /// The service worker beside `index.html` that makes the page open offline.
@@ -88,7 +89,7 @@ struct Ui {
     graph: HtmlElement,
 }
 
-fn by_id<T: JsCast>(document: &Document, id: &str) -> T {
+pub(crate) fn by_id<T: JsCast>(document: &Document, id: &str) -> T {
     document
         .get_element_by_id(id)
         .unwrap_or_else(|| panic!("index.html lacks #{id}"))
@@ -171,16 +172,25 @@ impl Ui {
         GenerateOptions { search, max_tokens, attention: true, ..defaults }
     }
 
-    /// Shows code with highlighting: one span per token, text only.
+    /// Shows code with highlighting, text only: a `span.line` per line (the Run panel marks the
+    /// line an exception points at), in it one span per token, the lines joined by `\n`.
     fn show_code(&self, code: &str) {
         self.code.set_text_content(None);
-        for (class, text) in highlight::spans(code) {
-            let node = self.document.create_element("span").expect("span");
-            if let Some(class) = class {
-                node.set_class_name(class);
+        for (at, spans) in highlight::lines(code).into_iter().enumerate() {
+            if at > 0 {
+                let _ = self.code.append_child(&self.document.create_text_node("\n"));
             }
-            node.set_text_content(Some(text));
-            let _ = self.code.append_child(&node);
+            let line = self.document.create_element("span").expect("span");
+            line.set_class_name("line");
+            for (class, text) in spans {
+                let node = self.document.create_element("span").expect("span");
+                if let Some(class) = class {
+                    node.set_class_name(class);
+                }
+                node.set_text_content(Some(text));
+                let _ = line.append_child(&node);
+            }
+            let _ = self.code.append_child(&line);
         }
     }
 
@@ -332,6 +342,8 @@ struct App {
     backend_reason: RefCell<String>,
     busy: Cell<bool>,
     stop: Rc<Cell<bool>>,
+    /// The Run button and its output (Python in a worker of its own).
+    run: Rc<RunPanel>,
     /// The seed and forced prefix of the last generation, for its link.
     seed: Cell<u64>,
     prefix: RefCell<Vec<usize>>,
@@ -374,6 +386,9 @@ impl App {
         self.ui.generate.set_disabled(busy || !ready);
         self.ui.stop.set_disabled(!busy);
         self.ui.backend.set_disabled(busy);
+        if busy {
+            self.run.set_code(false);
+        }
     }
 
     /// Fills the diagnostics panel: backend and why, what steps the decoder, the model and its
@@ -636,6 +651,7 @@ impl App {
                 self.ui.badge.set_class_name(if valid { "badge valid" } else { "badge invalid" });
                 self.ui.copy.set_disabled(false);
                 self.ui.share.set_disabled(false);
+                self.run.set_code(true);
                 let tokens = generation.ids.len();
                 let tokens_per_s = tokens as f64 / (total_ms / 1000.0).max(1e-3);
                 self.ui.timing.set_text_content(Some(&format!(
@@ -834,7 +850,7 @@ fn publish(report: &Report) {
     }
 }
 
-fn on<E: wasm_bindgen::convert::FromWasmAbi + 'static>(
+pub(crate) fn on<E: wasm_bindgen::convert::FromWasmAbi + 'static>(
     target: &web_sys::EventTarget,
     event: &str,
     handler: impl FnMut(E) + 'static,
@@ -857,6 +873,7 @@ fn report_panics(notice: HtmlElement) {
 /// Binds the page and loads the model.
 pub async fn start() {
     let document = web_sys::window().and_then(|w| w.document()).expect("a page");
+    let run = RunPanel::bind(&document);
     let ui = Ui::bind(document);
     report_panics(ui.notice.clone());
     let location = web_sys::window().map(|w| w.location());
@@ -879,6 +896,7 @@ pub async fn start() {
         backend_reason: RefCell::new(String::new()),
         busy: Cell::new(false),
         stop: Rc::new(Cell::new(false)),
+        run,
         seed: Cell::new(0),
         prefix: RefCell::new(Vec::new()),
     });

@@ -11,15 +11,12 @@
 //! pressed), until [`FromWorker::Done`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::rc::Rc;
 
 use nl2py::decode::{GenerateOptions, Generation, Watch};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{EventTarget, MessageEvent};
+use wasm_bindgen::JsValue;
+
+use crate::worker_channel::{self, Inbox, to_js};
 
 /// The worker's start-up script, which trunk writes beside the page (index.html's
 /// `data-loader-shim`): it loads `nl2py-webgpu.js` and that loads the worker's wasm.
@@ -52,68 +49,8 @@ pub enum FromWorker {
     Panicked(String),
 }
 
-fn to_js(message: &impl Serialize) -> JsValue {
-    // The sampling seed is a u64: as a BigInt, every bit of it crosses.
-    let serializer = serde_wasm_bindgen::Serializer::new().serialize_large_number_types_as_bigints(true);
-    message.serialize(&serializer).expect("the worker's messages are plain data")
-}
-
 fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Result<T, String> {
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| format!("a malformed message between the page and its WebGPU worker: {e}"))
-}
-
-/// Messages that arrive at a page's worker or at a worker's global scope, read one at a time in
-/// the order they came. An error event (the worker's script missing or failing) is read as `Err`.
-struct Inbox {
-    arrived: Rc<RefCell<VecDeque<Result<JsValue, String>>>>,
-    /// The `resolve` of the promise that [`Inbox::next`] awaits when nothing had arrived.
-    waiting: Rc<RefCell<Option<js_sys::Function>>>,
-    _listeners: [Closure<dyn FnMut(web_sys::Event)>; 2],
-}
-
-impl Inbox {
-    fn listen(target: &EventTarget) -> Inbox {
-        let arrived: Rc<RefCell<VecDeque<Result<JsValue, String>>>> = Rc::default();
-        let waiting: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
-        let deliver = {
-            let (arrived, waiting) = (arrived.clone(), waiting.clone());
-            move |item: Result<JsValue, String>| {
-                arrived.borrow_mut().push_back(item);
-                if let Some(resolve) = waiting.borrow_mut().take() {
-                    let _ = resolve.call0(&JsValue::UNDEFINED);
-                }
-            }
-        };
-        let on_message = {
-            let deliver = deliver.clone();
-            Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-                deliver(Ok(event.unchecked_into::<MessageEvent>().data()))
-            })
-        };
-        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-            let message = event
-                .dyn_ref::<web_sys::ErrorEvent>()
-                .map(|e| e.message())
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| "its script did not load".into());
-            deliver(Err(format!("the WebGPU worker failed: {message}")))
-        });
-        let _ = target.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-        let _ = target.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
-        Inbox { arrived, waiting, _listeners: [on_message, on_error] }
-    }
-
-    async fn next(&self) -> Result<JsValue, String> {
-        loop {
-            if let Some(item) = self.arrived.borrow_mut().pop_front() {
-                return item;
-            }
-            let waiting = self.waiting.clone();
-            let arrival = js_sys::Promise::new(&mut |resolve, _| *waiting.borrow_mut() = Some(resolve));
-            let _ = JsFuture::from(arrival).await;
-        }
-    }
+    worker_channel::from_js(value, "the page or its WebGPU worker")
 }
 
 /// The page's end: a worker with the model on WebGPU.
@@ -131,7 +68,7 @@ impl WebGpuWorker {
     pub async fn start(bundle: &[u8]) -> Result<WebGpuWorker, String> {
         let worker = web_sys::Worker::new(WORKER_SCRIPT)
             .map_err(|e| format!("the WebGPU worker did not start: {e:?}"))?;
-        let inbox = Inbox::listen(&worker);
+        let inbox = Inbox::listen(&worker, "the WebGPU worker");
         let started = WebGpuWorker { worker, inbox, dead: RefCell::new(None), busy: Cell::new(false) };
         match started.receive().await? {
             FromWorker::Ready => {}
@@ -218,6 +155,7 @@ pub use serve::serve;
 mod serve {
     use super::*;
     use nl2py::decode::Translator;
+    use wasm_bindgen::JsCast;
     use web_sys::DedicatedWorkerGlobalScope;
 
     fn scope() -> DedicatedWorkerGlobalScope {
@@ -251,7 +189,7 @@ mod serve {
         std::panic::set_hook(Box::new(|info| {
             post(&FromWorker::Panicked(format!("the WebGPU worker failed: {info}")))
         }));
-        let inbox = Inbox::listen(&scope());
+        let inbox = Inbox::listen(&scope(), "the page");
         post(&FromWorker::Ready);
         let mut translator = None;
         loop {

@@ -1,0 +1,6 @@
+//! The Python worker's entry point: trunk builds this binary as a web worker (index.html's
+//! `data-type="worker"`), which the page starts on the first Run.
+
+fn main() {
+    nl2py_web::run_main(nl2py_web::python::serve());
+}
