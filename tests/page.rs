@@ -18,7 +18,7 @@ mod webdriver;
 use std::sync::atomic::Ordering;
 
 use bundle_sections::Sections;
-use nl2py::decode::GenerateOptions;
+use nl2py::decode::{GenerateOptions, PREFER_RUNNING_TRIES};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use webdriver::{BUNDLE_PATH, Browser, StaticServer, dist};
@@ -325,25 +325,25 @@ fn the_run_button_runs_python_in_a_worker() {
     assert_eq!(python_files(&browser), 0, "the page fetched the interpreter before a Run");
 
     // The generated answer runs as it is.
-    let first = run(&browser, None, "");
+    let first = browser.run_python(None, "");
     assert_ne!(first["outcome"], "failed", "{first}");
     assert!(first["start_ms"].as_f64().is_some(), "the first Run started the worker: {first}");
     assert!(python_files(&browser) > 0, "the Run fetched no interpreter");
 
-    let ran = run(&browser, Some("print(1+1)"), "");
+    let ran = browser.run_python(Some("print(1+1)"), "");
     eprintln!("first Run: fetch and start {} ms; print(1+1): {} ms", first["start_ms"], ran["run_ms"]);
     assert_eq!((ran["outcome"].as_str(), ran["output"].as_str()), (Some("finished"), Some("2\n")), "{ran}");
     assert_eq!(browser.script("return document.getElementById('run-output').textContent;"), "2\n");
 
-    let raised = run(&browser, Some("x = 1\nprint(y)\nprint(x)"), "");
+    let raised = browser.run_python(Some("x = 1\nprint(y)\nprint(x)"), "");
     assert_eq!((raised["outcome"].as_str(), raised["line"].as_u64()), (Some("raised"), Some(2)), "{raised}");
     assert!(raised["output"].as_str().unwrap().contains("NameError"), "{raised}");
     assert_eq!(browser.text("#code .line.error-line"), "print(y)");
     assert!(browser.text("#run-status").contains("NameError on line 2"), "{}", browser.text("#run-status"));
 
-    let asked = run(&browser, Some("name = input('Name? ')\nprint('Hello,', name)"), "Ada\n");
+    let asked = browser.run_python(Some("name = input('Name? ')\nprint('Hello,', name)"), "Ada\n");
     assert!(asked["output"].as_str().unwrap().ends_with("Hello, Ada\n"), "{asked}");
-    let past_the_end = run(&browser, Some("input()\ninput()"), "one line\n");
+    let past_the_end = browser.run_python(Some("input()\ninput()"), "one line\n");
     assert!(past_the_end["output"].as_str().unwrap().contains("EOFError"), "{past_the_end}");
 
     for (code, error) in [
@@ -351,7 +351,7 @@ fn the_run_button_runs_python_in_a_worker() {
         ("import socket", "ImportError"),
         ("import os\nos.system('ls')", "PermissionError"),
     ] {
-        let refused = run(&browser, Some(code), "");
+        let refused = browser.run_python(Some(code), "");
         let output = refused["output"].as_str().unwrap();
         assert_eq!(refused["outcome"], "raised", "{code}: {refused}");
         assert!(output.contains(error) && output.contains("runs inside your browser"), "{code}: {output}");
@@ -360,11 +360,24 @@ fn the_run_button_runs_python_in_a_worker() {
     // Past the limit the worker is stopped; the page answers at once, and the next Run works.
     browser.click(".run-options summary");
     browser.type_into("#run-limit", "1");
-    let stopped = run(&browser, Some("while True:\n    pass"), "");
+    let stopped = browser.run_python(Some("while True:\n    pass"), "");
     assert_eq!(stopped["outcome"], "timed-out", "{stopped}");
     assert_eq!(browser.script("return 6 * 7;"), 42);
-    let again = run(&browser, Some("print(3)"), "");
+    let again = browser.run_python(Some("print(3)"), "");
     assert_eq!(again["output"], "3\n", "{again}");
+
+    // "Prefer answers that run": the beam's answers that parse run in the same worker before
+    // one is shown, and the link keeps the setting.
+    browser.click("#search option[value=beam]");
+    browser.click("#prefer-running");
+    let before = browser.script("return window.nl2py;");
+    let preferred = browser.generate("write a function to add two numbers", &before);
+    let runs = preferred["answers_run"].as_u64().unwrap();
+    assert!((1..=PREFER_RUNNING_TRIES as u64).contains(&runs), "{}", preferred["answers_run"]);
+    assert!(browser.text("#notice").contains("to prefer one that runs"), "{}", browser.text("#notice"));
+    assert!(browser.script("return location.hash;").as_str().unwrap().contains("run=1"));
+    eprintln!("prefer running: {runs} answers run in {} ms", preferred["running_ms"]);
+    browser.click("#prefer-running");
 
     // Offline, the page reopens from the service worker, and so do the worker and interpreter.
     server.offline.store(true, Ordering::SeqCst);
@@ -372,30 +385,7 @@ fn the_run_button_runs_python_in_a_worker() {
     browser.wait_ready();
     browser.click("#search option[value=greedy]");
     browser.generate("print 'hello'", &Value::Null);
-    let offline = run(&browser, Some("print(sum(range(5)))"), "");
+    let offline = browser.run_python(Some("print(sum(range(5)))"), "");
     assert_eq!(offline["output"], "10\n", "{offline}");
     server.offline.store(false, Ordering::SeqCst);
-}
-
-/// Puts `code` in the code view (one `span.line` a line, as the page writes it; `None` keeps the
-/// generated code), `stdin` in its box, clicks Run and returns the page's `window.nl2pyRun`.
-fn run(browser: &Browser, code: Option<&str>, stdin: &str) -> Value {
-    if let Some(code) = code {
-        browser.script(&format!(
-            "const view = document.getElementById('code'); view.textContent = '';
-             {}.split('\\n').forEach((text, at) => {{
-                 if (at) view.append('\\n');
-                 const line = document.createElement('span'); line.className = 'line';
-                 line.textContent = text; view.append(line);
-             }});",
-            serde_json::to_string(code).unwrap()
-        ));
-    }
-    browser.script(&format!(
-        "document.getElementById('stdin').value = {};",
-        serde_json::to_string(stdin).unwrap()
-    ));
-    browser.script("window.nl2pyRun = null;");
-    browser.click("#run");
-    browser.wait(120, "the run", |b| Some(b.script("return window.nl2pyRun;")).filter(|r| !r.is_null()))
 }

@@ -3,11 +3,9 @@
 //! parses, sure of each token, no special token written out, and each token's probability and
 //! alternatives.
 
-use std::sync::{Arc, Mutex};
-
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nl2py::bundle;
-use nl2py::decode::{GenerateOptions, PREFER_RUNNING_TRIES, Runner, Search, Translator};
+use nl2py::decode::{GenerateOptions, PREFER_RUNNING_TRIES, Search, Translator, Watch};
 use nl2py::metrics::{is_valid_python, leaks_special_token};
 use nl2py::model::{CpuDecoder, EncoderInput, Seq2Seq, Storage};
 
@@ -192,23 +190,32 @@ fn compare_steps(model: &Seq2Seq, decoder: &CpuDecoder, device: &Device) {
     }
 }
 
-/// With `prefer_running`, the search asks the translator's runner about its answers that parse,
-/// best first, and takes the first it passes; without a runner nothing changes.
+/// With `prefer_running`, the search asks its watch to run its answers that parse, best first,
+/// and takes the first that runs clean; a watch that runs nothing changes nothing.
 #[test]
-fn prefer_running_takes_the_first_answer_the_runner_passes() {
-    let mut translator = shipped();
+fn prefer_running_takes_the_first_answer_the_watch_runs() {
+    /// Runs every answer but the search's own first choice, and notes what it was asked.
+    struct Refusing {
+        refused: String,
+        asked: Vec<String>,
+    }
+    impl Watch for Refusing {
+        async fn step(&mut self, _best: &[usize]) -> bool {
+            true
+        }
+        async fn runs_clean(&mut self, code: &str) -> Option<bool> {
+            self.asked.push(code.to_string());
+            Some(code != self.refused)
+        }
+    }
+    let translator = shipped();
     let prompt = "sort list `d` by value";
     let options = GenerateOptions { prefer_running: true, ..GenerateOptions::default() };
     let plain = generate(&translator, prompt, &options);
     assert_eq!(plain, generate(&translator, prompt, &GenerateOptions::default()));
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let (seen, refused) = (asked.clone(), plain.clone());
-    translator.runner = Some(Runner(Arc::new(move |code: &str| {
-        seen.lock().unwrap().push(code.to_string());
-        code != refused
-    })));
-    let chosen = generate(&translator, prompt, &options);
-    let asked = asked.lock().unwrap();
+    let mut watch = Refusing { refused: plain.clone(), asked: Vec::new() };
+    let chosen = pollster::block_on(translator.generate_watched(prompt, &options, &mut watch)).unwrap().code;
+    let asked = watch.asked;
     assert_eq!(asked[0], plain, "the search's own choice is asked first");
     assert!(asked.len() >= 2 && asked.len() <= PREFER_RUNNING_TRIES, "{asked:?}");
     assert_eq!(&chosen, asked.last().unwrap());

@@ -6,6 +6,7 @@
 //! (`functions.jsonl`); with `--samples N`, pass@k over N sampled answers as well.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::prepared::read_split;
 use crate::sandbox::{Outcome, Run, Sandbox};
-use crate::search_args::SearchArgs;
+use crate::search_args::{SandboxRunner, SearchArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -104,6 +105,11 @@ pub struct Args {
     samples: u64,
     #[arg(long)]
     json: bool,
+    /// Write every answer to FILE, one JSON object a line: split, id, prompt, answer and, with
+    /// --run, how the sandbox ran it (outcome, output) — for tools that run the answers
+    /// elsewhere (examples/python_parity.rs runs them in the page's Python).
+    #[arg(long, value_name = "FILE")]
+    answers: Option<PathBuf>,
     /// Backend: flex (CPU), or wgpu, vulkan, cuda[:N] where built with that feature.
     #[arg(long, default_value = "flex")]
     device: String,
@@ -333,6 +339,7 @@ fn splits(data: &Path) -> anyhow::Result<Vec<(String, Vec<Example>)>> {
 /// so every sampled answer has a seed of its own.
 fn generate(
     translator: &Translator,
+    runner: &mut SandboxRunner,
     examples: &[Example],
     samples: usize,
     args: &Args,
@@ -346,7 +353,7 @@ fn generate(
         if let Search::Sample { seed, .. } = &mut options.search {
             *seed = seed.wrapping_add(32 * n as u64);
         }
-        for generation in pollster::block_on(translator.generate_batch(chunk, &options))? {
+        for generation in pollster::block_on(translator.generate_batch_watched(chunk, &options, runner))? {
             codes.push(match generation {
                 Ok(generation) => {
                     copied += usize::from(generation.copied_from.is_some() && codes.len() % samples == 0);
@@ -382,13 +389,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Some(sandbox) if wanted(FUNCTIONS) => held_out_functions(&args.data, sandbox)?,
         _ => (Vec::new(), 0),
     };
-    let runner = args.search.runner()?;
+    let mut runner = args.search.runner()?;
     let mut translator = crate::model_file::load(&args.model, &device)?;
     if args.no_retrieval {
         translator.index = None;
     }
     args.search.rerank.apply(&mut translator, &device)?;
-    translator.runner = runner;
     // A folder's splits and references are those of its slot setting: scores compare only on
     // data prepared as the model was trained, with slots or without.
     if crate::prepared::read_config(&args.data)?.slots != translator.slots {
@@ -407,6 +413,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         sets.push((FUNCTIONS.into(), functions));
     }
     sets.retain(|(name, _)| wanted(name));
+    let mut answers_file = match &args.answers {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("--answers {}", path.display()))?,
+        )),
+        None => None,
+    };
     let mut scores = Vec::new();
     for (name, mut examples) in sets {
         if let Some(limit) = args.limit {
@@ -422,8 +434,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             FUNCTIONS => examples.iter().map(Tested::of).collect(),
             _ => Vec::new(),
         };
-        let (answers, copied) =
-            generate(&translator, &examples, if problems.is_empty() { 1 } else { samples }, args)?;
+        let (answers, copied) = generate(
+            &translator,
+            &mut runner,
+            &examples,
+            if problems.is_empty() { 1 } else { samples },
+            args,
+        )?;
         // The scores of text read each problem's first answer.
         let codes: Vec<String> = answers.iter().map(|a| a[0].clone()).collect();
         let tokens: Vec<(Vec<String>, Vec<String>)> = codes
@@ -517,7 +534,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 score.seconds
             );
         }
+        if let Some(file) = &mut answers_file {
+            for (i, (code, e)) in codes.iter().zip(&examples).enumerate() {
+                let mut line =
+                    serde_json::json!({ "split": name, "id": e.id, "prompt": e.prompt, "answer": code });
+                if let Some(run) = runs.get(i).and_then(|r| r.first()) {
+                    line["run"] = serde_json::json!({
+                        "outcome": run.outcome.key(), "output": run.output
+                    });
+                }
+                writeln!(file, "{line}").context("writing --answers")?;
+            }
+        }
         scores.push(score);
+    }
+    if let Some(mut file) = answers_file {
+        file.flush().context("writing --answers")?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&scores)?);

@@ -49,12 +49,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let model = args.model.clone().unwrap_or_else(|| PathBuf::from(crate::model_file::SHIPPED));
     // Before the model loads: a missing python3 says so at once.
     let sandbox = args.run.then(|| Sandbox::new(Duration::from_secs(args.run_timeout))).transpose()?;
-    let runner = args.search.runner()?;
+    let mut runner = args.search.runner()?;
     let mut translator = crate::model_file::load(&model, &device)?;
     args.search.rerank.apply(&mut translator, &device)?;
-    translator.runner = runner;
     let options = GenerateOptions { attention: args.attention || args.json, ..args.search.options() };
-    let generation = pollster::block_on(translator.generate(&args.prompt, &options))?;
+    let generation = pollster::block_on(translator.generate_watched(&args.prompt, &options, &mut runner))?;
     let ran = sandbox.as_ref().map(|sandbox| sandbox.run(&generation.code)).transpose()?;
     if args.json {
         let mut json = serde_json::to_value(&generation)?;

@@ -56,6 +56,17 @@ pub enum Outcome {
     TimedOut,
 }
 
+impl Outcome {
+    /// The outcome as a word for machine-read output: `passed`, `failed` or `timed-out`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed(_) => "failed",
+            Self::TimedOut => "timed-out",
+        }
+    }
+}
+
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

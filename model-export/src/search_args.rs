@@ -2,12 +2,11 @@
 //! [`GenerateOptions::default`], which the page uses too; the core checks the values.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use nl2py::decode::{GenerateOptions, RepeatLimit, Reranker, Runner, Search, Translator};
+use nl2py::decode::{GenerateOptions, RepeatLimit, Reranker, Search, Translator, Watch};
 
 use crate::sandbox::{Outcome, Sandbox};
 
@@ -152,16 +151,26 @@ impl SearchArgs {
 }
 
 impl SearchArgs {
-    /// Gives `translator` what these flags need besides options: with --prefer-running, a
-    /// runner over the sandbox. Before the model loads, so a missing python3 says so at once.
-    pub fn runner(&self) -> anyhow::Result<Option<Runner>> {
-        if !self.prefer_running {
-            return Ok(None);
-        }
-        let sandbox = Sandbox::new(PREFER_RUNNING_TIMEOUT)?;
-        Ok(Some(Runner(Arc::new(move |code: &str| {
-            sandbox.run(code).is_ok_and(|run| run.outcome == Outcome::Passed)
-        }))))
+    /// What watches the generation for these flags: with --prefer-running, the sandbox that
+    /// runs the beam's answers. Before the model loads, so a missing python3 says so at once.
+    pub fn runner(&self) -> anyhow::Result<SandboxRunner> {
+        let sandbox = self.prefer_running.then(|| Sandbox::new(PREFER_RUNNING_TIMEOUT)).transpose()?;
+        Ok(SandboxRunner(sandbox))
+    }
+}
+
+/// Runs answers in the sandbox for --prefer-running (a program that exits 0 within the time
+/// limit runs clean); without a sandbox it runs nothing. It watches no step.
+pub struct SandboxRunner(Option<Sandbox>);
+
+impl Watch for SandboxRunner {
+    async fn step(&mut self, _best: &[usize]) -> bool {
+        true
+    }
+
+    async fn runs_clean(&mut self, code: &str) -> Option<bool> {
+        let sandbox = self.0.as_ref()?;
+        Some(sandbox.run(code).is_ok_and(|run| run.outcome == Outcome::Passed))
     }
 }
 

@@ -32,7 +32,7 @@ pub use rules::RepeatLimit;
 pub use sample::greedy_batch;
 #[cfg(test)]
 pub(crate) use translator::testing;
-pub use translator::{Runner, Translator, Watch};
+pub use translator::{Translator, Watch};
 
 use burn::tensor::Tensor;
 

@@ -70,7 +70,8 @@ pub struct GenerateOptions {
     /// is not bound in it, a builtin or a word of the prompt).
     #[serde(default)]
     pub prefer_standalone: bool,
-    /// With `prefer_parseable` and a translator's [`Runner`](super::Runner): of the best
+    /// With `prefer_parseable` and a [`Watch`](super::Watch) that runs code
+    /// ([`Watch::runs_clean`](super::Watch::runs_clean)): of a beam's best
     /// [`PREFER_RUNNING_TRIES`](super::PREFER_RUNNING_TRIES) answers that parse, take the first that runs to its end.
     #[serde(default)]
     pub prefer_running: bool,

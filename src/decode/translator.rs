@@ -28,6 +28,14 @@ pub trait Watch {
     /// Called after each step with the best output so far (ids, no `<eos>`); `false` ends the
     /// generation there, keeping what it has.
     async fn step(&mut self, best: &[usize]) -> bool;
+
+    /// For [`GenerateOptions::prefer_running`]: runs `code` as a program with no input and says
+    /// whether it ran to its end. The core runs nothing itself: natively the CLI's watch asks
+    /// its sandbox, in the page the Python worker. `None` (a watch that runs nothing) turns the
+    /// preference off.
+    async fn runs_clean(&mut self, _code: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// Watching nothing: the generation runs to its end.
@@ -52,25 +60,12 @@ pub struct Translator {
     pub index: Option<Arc<Index>>,
     /// Reorders a beam's answers by how well each explains its prompt.
     pub reranker: Option<Reranker>,
-    /// Runs answers for [`GenerateOptions::prefer_running`]; the caller's to give.
-    pub runner: Option<Runner>,
     pub device: Device,
     /// The decoder's weights for [`CpuDecoder`] steps, when the model is on the CPU (Flex).
     cpu_decoder: Option<Arc<CpuDecoder>>,
     /// What each code token is to the grammar masking: built once, not per generation (a
     /// sixth of the time to a first token went to it when it was).
     token_classes: Arc<grammar::TokenClasses>,
-}
-
-/// Runs an answer as a program and says whether it ran to its end (exit status 0, within the
-/// caller's time limit). The core runs nothing itself: natively the CLI gives its sandbox.
-#[derive(Clone)]
-pub struct Runner(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
-
-impl std::fmt::Debug for Runner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Runner")
-    }
 }
 
 impl Translator {
@@ -96,7 +91,6 @@ impl Translator {
             slots,
             index: index.map(Arc::new),
             reranker: None,
-            runner: None,
             device,
             cpu_decoder,
             token_classes,
@@ -173,7 +167,9 @@ impl Translator {
         self.generate_batch_watched(prompts, options, &mut ()).await
     }
 
-    async fn generate_batch_watched(
+    /// [`Translator::generate_batch`], telling `watch` about every step (and asking it to run
+    /// answers for [`GenerateOptions::prefer_running`]).
+    pub async fn generate_batch_watched(
         &self,
         prompts: &[&str],
         options: &GenerateOptions,
@@ -263,17 +259,26 @@ impl Translator {
                             standalone::is_standalone(&self.code(ids, &reading.prompt.slots), &words)
                         });
                     }
-                    if let (true, true, Some(runner)) =
-                        (options.prefer_parseable, options.prefer_running, &self.runner)
-                    {
+                    if options.prefer_parseable && options.prefer_running {
                         let mut tries = 0;
-                        prefer(&mut ranked, |ids| {
-                            if tries == PREFER_RUNNING_TRIES || !parses(ids) {
-                                return false;
+                        for at in 0..ranked.len() {
+                            if tries == PREFER_RUNNING_TRIES {
+                                break;
+                            }
+                            if !parses(&ranked[at].ids) {
+                                continue;
                             }
                             tries += 1;
-                            (runner.0)(&self.code(ids, &reading.prompt.slots))
-                        });
+                            match watch.runs_clean(&self.code(&ranked[at].ids, &reading.prompt.slots)).await {
+                                Some(true) => {
+                                    let runs = ranked.remove(at);
+                                    ranked.insert(0, runs);
+                                    break;
+                                }
+                                Some(false) => {}
+                                None => break, // nothing to run answers with
+                            }
+                        }
                     }
                     let newline = self.code_vocab.id(code::NEWLINE);
                     let (mut best, mut cut) =

@@ -266,6 +266,30 @@ impl Browser {
         })
     }
 
+    /// Puts `code` in the page's code view (one `span.line` a line, as the page writes it;
+    /// `None` keeps the generated code), `stdin` in its box, clicks Run and returns the page's
+    /// `window.nl2pyRun` (outcome, output, line, run_ms, start_ms).
+    pub fn run_python(&self, code: Option<&str>, stdin: &str) -> Value {
+        if let Some(code) = code {
+            self.script(&format!(
+                "const view = document.getElementById('code'); view.textContent = '';
+                 {}.split('\\n').forEach((text, at) => {{
+                     if (at) view.append('\\n');
+                     const line = document.createElement('span'); line.className = 'line';
+                     line.textContent = text; view.append(line);
+                 }});",
+                serde_json::to_string(code).unwrap()
+            ));
+        }
+        self.script(&format!(
+            "document.getElementById('stdin').value = {};",
+            serde_json::to_string(stdin).unwrap()
+        ));
+        self.script("window.nl2pyRun = null;");
+        self.click("#run");
+        self.wait(120, "the run", |b| Some(b.script("return window.nl2pyRun;")).filter(|r| !r.is_null()))
+    }
+
     /// The page's last report (`window.nl2py`) once it differs from `before`.
     pub fn generate(&self, prompt: &str, before: &Value) -> Value {
         self.type_into("#prompt", prompt);

@@ -67,6 +67,8 @@ struct Ui {
     beam_width: HtmlInputElement,
     temperature: HtmlInputElement,
     max_tokens: HtmlInputElement,
+    /// "Prefer answers that run": the search runs its answers in the Python worker.
+    prefer_running: HtmlInputElement,
     examples: HtmlElement,
     notice: HtmlElement,
     code: HtmlElement,
@@ -110,6 +112,7 @@ impl Ui {
             beam_width: by_id(&document, "beam-width"),
             temperature: by_id(&document, "temperature"),
             max_tokens: by_id(&document, "max-tokens"),
+            prefer_running: by_id(&document, "prefer-running"),
             examples: by_id(&document, "examples"),
             notice: by_id(&document, "notice"),
             code: by_id(&document, "code"),
@@ -169,7 +172,8 @@ impl Ui {
             },
             (_, other) => other,
         };
-        GenerateOptions { search, max_tokens, attention: true, ..defaults }
+        let prefer_running = self.prefer_running.checked();
+        GenerateOptions { search, max_tokens, attention: true, prefer_running, ..defaults }
     }
 
     /// Shows code with highlighting, text only: a `span.line` per line (the Run panel marks the
@@ -251,6 +255,7 @@ impl Ui {
             "width" => Setting::Input(&self.beam_width),
             "temperature" => Setting::Input(&self.temperature),
             "max" => Setting::Input(&self.max_tokens),
+            "run" => Setting::Check(&self.prefer_running),
             "view" => Setting::Select(&self.view),
             "layer" => Setting::Select(&self.layer),
             "head" => Setting::Select(&self.head),
@@ -277,6 +282,8 @@ impl Ui {
 enum Setting<'a> {
     Select(&'a HtmlSelectElement),
     Input(&'a HtmlInputElement),
+    /// A checkbox, as `1` or `0`.
+    Check(&'a HtmlInputElement),
 }
 
 impl Setting<'_> {
@@ -284,6 +291,7 @@ impl Setting<'_> {
         match self {
             Setting::Select(select) => select.value(),
             Setting::Input(input) => input.value(),
+            Setting::Check(check) => if check.checked() { "1" } else { "0" }.into(),
         }
     }
 
@@ -304,6 +312,11 @@ impl Setting<'_> {
                     input.set_value(&before);
                 }
             }
+            Setting::Check(check) => match value {
+                "1" => check.set_checked(true),
+                "0" => check.set_checked(false),
+                _ => {}
+            },
         }
     }
 }
@@ -323,6 +336,10 @@ struct Report<'a> {
     tokens_per_s: f64,
     valid_python: bool,
     stopped: bool,
+    /// Answers the search ran for "Prefer answers that run", and how long that took (ms, in
+    /// `total_ms`).
+    answers_run: usize,
+    running_ms: f64,
     generation: &'a Generation,
 }
 
@@ -359,6 +376,9 @@ struct PageWatch<'a> {
     /// When the last yield ended, and the time to compute before the next.
     last_yield: f64,
     yield_every_ms: f64,
+    /// Answers run for "Prefer answers that run", and the time that took.
+    runs: usize,
+    running_ms: f64,
 }
 
 impl Watch for PageWatch<'_> {
@@ -376,6 +396,14 @@ impl Watch for PageWatch<'_> {
             self.yield_every_ms = YIELD_EVERY_MS.max(COMPUTE_PER_YIELD * (self.last_yield - now));
         }
         !self.app.stop.get()
+    }
+
+    async fn runs_clean(&mut self, code: &str) -> Option<bool> {
+        let started = engine::now_ms();
+        let clean = self.app.run.runs_clean(code).await;
+        self.runs += 1;
+        self.running_ms += engine::now_ms() - started;
+        clean
     }
 }
 
@@ -610,6 +638,8 @@ impl App {
             first_token_ms: None,
             last_yield: started,
             yield_every_ms: YIELD_EVERY_MS,
+            runs: 0,
+            running_ms: 0.0,
         };
         self.seed.set(seed);
         self.prefix.replace(prefix.clone());
@@ -637,6 +667,12 @@ impl App {
                 }
                 if self.stop.get() {
                     notice.push_str("Stopped. ");
+                }
+                if watch.runs > 0 {
+                    notice.push_str(&format!(
+                        "Ran {} of the search's answers to prefer one that runs ({:.0} ms). ",
+                        watch.runs, watch.running_ms
+                    ));
                 }
                 self.ui.notice(notice.trim(), false);
                 self.ui.show_code(&generation.code);
@@ -671,6 +707,8 @@ impl App {
                     tokens_per_s,
                     valid_python: valid,
                     stopped: self.stop.get(),
+                    answers_run: watch.runs,
+                    running_ms: watch.running_ms,
                     generation: &generation,
                 };
                 publish(&report);
@@ -743,6 +781,7 @@ impl App {
                 "seed" => self.seed.get().to_string(),
                 "prefix" if prefix.is_empty() => return None,
                 "prefix" => prefix.clone(),
+                "run" if !self.ui.prefer_running.checked() => return None,
                 _ => self.ui.setting(key)?.value(),
             };
             Some((key, value))

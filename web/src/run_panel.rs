@@ -13,6 +13,9 @@ use web_sys::{Document, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlTe
 use crate::page::{by_id, on};
 use crate::python_worker::{OUTPUT_CAP, Outcome, PythonWorker, Ran, Stream};
 
+/// How long "Prefer answers that run" lets each of the search's answers run, ms (as the CLI's
+/// --prefer-running).
+pub const PREFER_RUNNING_LIMIT_MS: f64 = 2000.0;
 /// The time limit the page offers first, seconds.
 pub const DEFAULT_LIMIT_S: f64 = 5.0;
 /// The limits the time limit box keeps to, seconds.
@@ -110,6 +113,18 @@ impl RunPanel {
                 let _ = element.class_list().toggle_with_force("error-line", line == Some(at as usize + 1));
             }
         }
+    }
+
+    /// For "Prefer answers that run": runs `code` with no input, its output unseen, and says
+    /// whether it ran to its end; `None` while the user's own Run is under way or when the
+    /// worker cannot start (the search then stops asking).
+    pub async fn runs_clean(&self, code: &str) -> Option<bool> {
+        if self.running.replace(true) {
+            return None;
+        }
+        let ran = self.worker.run(code, "", PREFER_RUNNING_LIMIT_MS, |_, _| {}).await;
+        self.running.set(false);
+        ran.ok().map(|ran| ran.outcome == Outcome::Finished)
     }
 
     async fn run(self: &Rc<Self>) {

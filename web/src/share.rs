@@ -8,9 +8,10 @@ use form_urlencoded::{Serializer, parse};
 
 /// The page's settings a link carries besides the prompt, by the keys it writes them under:
 /// the search controls, the sampling seed, the code ids the user forced by picking an
-/// alternative token (`3,17,5`), and the attention view.
+/// alternative token (`3,17,5`), whether to prefer answers that run (`run=1`), and the
+/// attention view.
 pub const SETTINGS: &[&str] =
-    &["search", "width", "temperature", "seed", "max", "prefix", "view", "layer", "head"];
+    &["search", "width", "temperature", "seed", "max", "prefix", "run", "view", "layer", "head"];
 
 /// What a shared link asks the page to show.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,8 @@
 //! [`FromWorker::Loaded`] or [`FromWorker::Failed`]. Then per generation: the page sends
 //! [`ToWorker::Generate`], and the worker sends a [`FromWorker::Step`] after each decoder step and
 //! waits for [`ToWorker::Continue`] (the page shows the code so far and says whether Stop was
-//! pressed), until [`FromWorker::Done`].
+//! pressed), and, for "Prefer answers that run", a [`FromWorker::Run`] per answer to run, which
+//! the page's Python worker runs and [`ToWorker::Ran`] answers, until [`FromWorker::Done`].
 
 use std::cell::{Cell, RefCell};
 
@@ -31,6 +32,8 @@ pub enum ToWorker {
     },
     /// The answer to a [`FromWorker::Step`]: `false` ends the generation there.
     Continue(bool),
+    /// The answer to a [`FromWorker::Run`]: whether the code ran clean (`None`: nothing ran it).
+    Ran(Option<bool>),
 }
 
 /// What the worker tells the page.
@@ -42,6 +45,8 @@ pub enum FromWorker {
     Loaded,
     /// The best output so far, after a decoder step.
     Step(Vec<usize>),
+    /// The search asks to run an answer ([`Watch::runs_clean`]): the page's Python worker runs it.
+    Run(String),
     Done(Generation),
     /// A load or a generation failed, and why; the worker still serves.
     Failed(String),
@@ -133,6 +138,10 @@ impl WebGpuWorker {
                     let go_on = watch.step(&best).await;
                     self.send(&ToWorker::Continue(go_on))?;
                 }
+                FromWorker::Run(code) => {
+                    let clean = watch.runs_clean(&code).await;
+                    self.send(&ToWorker::Ran(clean))?;
+                }
                 FromWorker::Done(generation) => return Ok(generation),
                 FromWorker::Failed(message) => return Err(message),
                 other => return Err(format!("the WebGPU worker answered {other:?} during a generation")),
@@ -176,6 +185,14 @@ mod serve {
             post(&FromWorker::Step(best.to_vec()));
             matches!(self.inbox.next().await.and_then(from_js), Ok(ToWorker::Continue(true)))
         }
+
+        async fn runs_clean(&mut self, code: &str) -> Option<bool> {
+            post(&FromWorker::Run(code.into()));
+            match self.inbox.next().await.and_then(from_js) {
+                Ok(ToWorker::Ran(clean)) => clean,
+                _ => None,
+            }
+        }
     }
 
     async fn load(bytes: Vec<u8>) -> Result<Translator, String> {
@@ -212,7 +229,7 @@ mod serve {
                     }
                 }
                 (Ok(ToWorker::Generate { .. }), None) => FromWorker::Failed("no model is loaded".into()),
-                (Ok(ToWorker::Continue(_)), _) => continue, // no step asked for it: nothing to answer
+                (Ok(ToWorker::Continue(_) | ToWorker::Ran(_)), _) => continue, // nothing asked for it
                 (Err(message), _) => FromWorker::Failed(message),
             };
             post(&reply);
