@@ -56,12 +56,17 @@ fn main() {
     let (mut same, mut clean, mut same_when_clean) = (0, 0, 0);
     let mut differences: BTreeMap<String, usize> = BTreeMap::new();
     let mut shown = 0;
+    let mut most_memory: f64 = 0.0;
     for answer in &answers {
         let code = answer["answer"].as_str().unwrap_or("");
         let cpython = answer["run"]["outcome"].as_str().unwrap_or("failed");
         let cpython_output = answer["run"]["output"].as_str().unwrap_or("");
         let page = browser.run_python(Some(code), "");
-        let page_output = page["output"].as_str().unwrap_or("");
+        // A run the worker could not finish says why in the status line, not the output.
+        let status = browser.text("#run-status");
+        let page_output =
+            if page["outcome"] == "failed" { status.as_str() } else { page["output"].as_str().unwrap_or("") };
+        most_memory = most_memory.max(page["memory_bytes"].as_f64().unwrap_or(0.0));
         let both_clean = cpython == "passed" && page["outcome"] == "finished";
         let agree = if both_clean {
             page_output == cpython_output
@@ -98,6 +103,7 @@ fn main() {
         percent(same, n),
         percent(same_when_clean, clean)
     );
+    println!("the worker's wasm memory after a run: at most {:.0} MB", most_memory / 1e6);
     let mut counted: Vec<(String, usize)> = differences.into_iter().collect();
     counted.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     for (what, count) in counted {

@@ -86,6 +86,7 @@ os.urandom = _page_urandom
 os.fspath = lambda path: path if isinstance(path, (str, bytes)) else path.__fspath__()
 os.PathLike = type("PathLike", (), {})
 os.error = OSError
+os.register_at_fork = lambda **callbacks: None  # random registers one; a page never forks
 for name in ("system", "popen", "listdir", "scandir", "walk", "remove", "unlink", "rmdir",
              "mkdir", "makedirs", "rename", "replace", "chdir", "stat", "lstat", "open",
              "startfile", "kill", "fork", "execv", "execvp", "spawnv", "chmod", "chown",
@@ -258,6 +259,8 @@ pub async fn serve() {
             }
             Err(why) => Outcome::Raised { traceback: why, line: None },
         };
-        post(&FromPython::Done { outcome, ms: js_sys::Date::now() - began });
+        let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>();
+        let memory_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64;
+        post(&FromPython::Done { outcome, ms: js_sys::Date::now() - began, memory_bytes });
     }
 }

@@ -20,6 +20,13 @@ use crate::worker_channel::{self, Inbox, to_js};
 /// `data-loader-shim`): it loads `nl2py-python.js` and that loads the interpreter's wasm.
 const WORKER_SCRIPT: &str = "./nl2py-python_loader.js";
 
+/// A worker is replaced after this many runs (each with a fresh interpreter). Running the 326
+/// English–Python dev answers one after another (examples/python_parity.rs), a worker trapped
+/// ("RuntimeError: unreachable") every 20 to 40 runs, on programs that run alone without fault,
+/// while its wasm memory stayed under 46 MB: something RustPython keeps across interpreters wears
+/// out. A fresh worker costs about 0.2–0.4 s, started while the last run's output is read.
+const RUNS_PER_WORKER: usize = 16;
+
 /// How much a run may write, stdout and stderr together: the panel shows this much and the
 /// program is stopped there (a loop that prints forever fills no page).
 pub const OUTPUT_CAP: usize = 64 * 1024;
@@ -41,8 +48,9 @@ pub enum FromPython {
     Ready,
     /// The running program wrote `text`.
     Output { stream: Stream, text: String },
-    /// The run ended; `ms` it took in the worker, the interpreter's start included.
-    Done { outcome: Outcome, ms: f64 },
+    /// The run ended; `ms` it took in the worker, the interpreter's start included, and the
+    /// worker's wasm memory after it, bytes.
+    Done { outcome: Outcome, ms: f64, memory_bytes: f64 },
     /// The worker's wasm panicked: it serves no more.
     Panicked(String),
 }
@@ -85,6 +93,8 @@ pub struct Ran {
     pub run_ms: f64,
     /// When this run had to start the worker first: fetching and starting it, milliseconds.
     pub start_ms: Option<f64>,
+    /// The worker's wasm memory after the run, bytes (0 when it did not say).
+    pub memory_bytes: f64,
 }
 
 /// A started worker and what has come from it.
@@ -93,6 +103,8 @@ struct Started {
     inbox: Inbox,
     /// It said Ready (the first run after a start waits for that).
     ready: Cell<bool>,
+    /// Runs it was given.
+    runs: Cell<usize>,
     began: f64,
 }
 
@@ -101,7 +113,7 @@ impl Started {
         let worker = web_sys::Worker::new(WORKER_SCRIPT)
             .map_err(|e| format!("the Python worker did not start: {e:?}"))?;
         let inbox = Inbox::listen(&worker, "the Python worker");
-        Ok(Started { worker, inbox, ready: Cell::new(false), began: js_sys::Date::now() })
+        Ok(Started { worker, inbox, ready: Cell::new(false), runs: Cell::new(0), began: js_sys::Date::now() })
     }
 }
 
@@ -137,12 +149,16 @@ impl PythonWorker {
         };
         self.started.replace(Some(started.clone()));
         let result = self.run_on(&started, code, stdin, limit_ms, &mut output).await;
-        if !matches!(
-            result,
-            Ok(Ran { outcome: Outcome::Finished | Outcome::Raised { .. } | Outcome::OutputCapped, .. })
-        ) {
-            // Stopped at the limit, or broken: this worker goes, and a fresh one starts loading
-            // now so that the next Run does not wait for it.
+        let keep = match &result {
+            Ok(ran) => {
+                matches!(ran.outcome, Outcome::Finished | Outcome::Raised { .. } | Outcome::OutputCapped)
+                    && started.runs.get() < RUNS_PER_WORKER
+            }
+            Err(_) => false,
+        };
+        if !keep {
+            // Stopped at the limit, broken, or worn: this worker goes, and a fresh one starts
+            // loading now so that the next Run does not wait for it.
             self.started.replace(Started::start().ok().map(Rc::new));
         }
         result
@@ -166,18 +182,24 @@ impl PythonWorker {
             started.ready.set(true);
             start_ms = Some(js_sys::Date::now() - started.began);
         }
+        started.runs.set(started.runs.get() + 1);
         let sent = to_js(&ToPython::Run { code: code.into(), stdin: stdin.into(), output_cap: OUTPUT_CAP });
         started.worker.post_message(&sent).map_err(|e| format!("the Python worker is gone: {e:?}"))?;
         let began = js_sys::Date::now();
         loop {
             let left = limit_ms - (js_sys::Date::now() - began);
             let Some(message) = started.inbox.next_within(left).await else {
-                return Ok(Ran { outcome: Outcome::TimedOut { limit_ms }, run_ms: limit_ms, start_ms });
+                return Ok(Ran {
+                    outcome: Outcome::TimedOut { limit_ms },
+                    run_ms: limit_ms,
+                    start_ms,
+                    memory_bytes: 0.0,
+                });
             };
             match message.and_then(from_js)? {
                 FromPython::Output { stream, text } => output(stream, &text),
-                FromPython::Done { outcome, .. } => {
-                    return Ok(Ran { outcome, run_ms: js_sys::Date::now() - began, start_ms });
+                FromPython::Done { outcome, memory_bytes, .. } => {
+                    return Ok(Ran { outcome, run_ms: js_sys::Date::now() - began, start_ms, memory_bytes });
                 }
                 FromPython::Panicked(why) => return Err(why),
                 FromPython::Ready => return Err("the Python worker said Ready twice".into()),

@@ -48,6 +48,8 @@ struct RunReport<'a> {
     line: Option<usize>,
     run_ms: f64,
     start_ms: Option<f64>,
+    /// The worker's wasm memory after the run, bytes.
+    memory_bytes: f64,
 }
 
 impl RunPanel {
@@ -143,8 +145,8 @@ impl RunPanel {
             .worker
             .run(&code, &self.stdin.value(), limit_ms, move |stream, text| panel.append(stream, text))
             .await;
-        let (outcome, line, run_ms, start_ms) = match &ran {
-            Ok(Ran { outcome, run_ms, start_ms }) => {
+        let (outcome, line, run_ms, start_ms, memory_bytes) = match &ran {
+            Ok(Ran { outcome, run_ms, start_ms, memory_bytes }) => {
                 let line = match outcome {
                     Outcome::Raised { traceback, line } => {
                         self.append(Stream::Stderr, traceback);
@@ -153,16 +155,16 @@ impl RunPanel {
                     _ => None,
                 };
                 self.status.set_text_content(Some(&status_text(outcome, *run_ms, *start_ms)));
-                (outcome_key(outcome), line, *run_ms, *start_ms)
+                (outcome_key(outcome), line, *run_ms, *start_ms, *memory_bytes)
             }
             Err(why) => {
                 self.status.set_text_content(Some(&format!("Could not run: {why}")));
-                ("failed", None, 0.0, None)
+                ("failed", None, 0.0, None, 0.0)
             }
         };
         self.mark_line(line);
         let output = self.output.text_content().unwrap_or_default();
-        publish(&RunReport { outcome, output: &output, line, run_ms, start_ms });
+        publish(&RunReport { outcome, output: &output, line, run_ms, start_ms, memory_bytes });
         self.running.set(false);
         self.button.set_disabled(!self.has_code.get());
     }
