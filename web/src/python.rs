@@ -147,7 +147,6 @@ pub fn run(code: &str, stdin: &str, output_cap: usize, emit: impl Fn(Stream, &st
         builder.add_native_modules(&native).add_frozen_modules(rustpython_pylib::FROZEN_STDLIB).build();
     let written = Rc::new(Cell::new(0usize));
     let capped = Rc::new(Cell::new(false));
-    let emit = Rc::new(emit);
     let outcome = interpreter.enter(|vm| {
         let emitter = {
             let (written, capped) = (written.clone(), capped.clone());
@@ -250,7 +249,6 @@ pub async fn serve() {
     post(&FromPython::Ready);
     loop {
         let Ok(message) = inbox.next().await else { continue };
-        let began = js_sys::Date::now();
         let outcome = match from_js::<ToPython>(message, "the page") {
             Ok(ToPython::Run { code, stdin, output_cap }) => {
                 run(&code, &stdin, output_cap, |stream, text| {
@@ -261,6 +259,6 @@ pub async fn serve() {
         };
         let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>();
         let memory_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64;
-        post(&FromPython::Done { outcome, ms: js_sys::Date::now() - began, memory_bytes });
+        post(&FromPython::Done { outcome, memory_bytes });
     }
 }
