@@ -50,8 +50,9 @@ python3 -m unittest tests/fetch_data.py
 step "lints"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
-cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets -- -D warnings  # the page's build
-cargo clippy -p nl2py-web --target wasm32-unknown-unknown --all-targets --features webgpu,python -- -D warnings  # the workers'
+cargo clippy -p nl2py-web -p nl2py-worker --target wasm32-unknown-unknown --all-targets -- -D warnings  # the page's build
+cargo clippy -p nl2py-web -p nl2py-worker --target wasm32-unknown-unknown --all-targets \
+    --features nl2py-web/webgpu,nl2py-worker/python -- -D warnings  # the workers'
 step "the page's engine in headless Chromium (CPU and WebGPU)"
 # WebGPU on SwiftShader compiles its shaders on the CPU: a test can take a minute. With `webgpu`,
 # the tests also build the model the WebGPU worker builds, in the page.

@@ -11,7 +11,7 @@
 - The page's wasm must hold 128-bit SIMD code (functions with v128 locals), or the build fails:
   without `-C target-feature=+simd128` (.cargo/config.toml) Flex's kernels run scalar.
 - Each wasm cargo linked (the page's and each worker's) must be a reactor, or the build
-  fails: linked as a command (`nl2py_web::run_main` no longer running the static constructors
+  fails: linked as a command (`nl2py_worker::run_main` no longer running the static constructors
   itself), every call into it re-runs cubecl's hundreds of constructors, seconds after each
   answer. wasm-ld names each wrapper it adds
   `<export>.command_export`; wasm-opt drops the names, so cargo's own output is read.

@@ -1,5 +1,5 @@
 //! The page's entry point: trunk loads this binary's wasm, which binds `index.html`.
 
 fn main() {
-    nl2py_web::run_main(nl2py_web::page::start());
+    nl2py_worker::run_main(nl2py_web::page::start());
 }

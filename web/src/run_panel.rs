@@ -1,5 +1,5 @@
 //! The Run button and what it shows: runs the code on the page in the Python worker
-//! (python_worker.rs) with the stdin box as its input and the time limit the user set, streams
+//! (nl2py_worker::python) with the stdin box as its input and the time limit the user set, streams
 //! stdout and stderr into the output panel, and marks the line an exception points at in the
 //! code view. The last run is published as `window.nl2pyRun` for scripts (the page test reads it).
 
@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{Document, HtmlButtonElement, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
 use crate::page::{by_id, on};
-use crate::python_worker::{OUTPUT_CAP, Outcome, PythonWorker, Ran, Stream};
+use nl2py_worker::python::{OUTPUT_CAP, Outcome, PythonWorker, Ran, Stream};
 
 /// How long "Prefer answers that run" lets each of the search's answers run, ms (as the CLI's
 /// --prefer-running).

@@ -2,5 +2,5 @@
 //! `data-type="worker"`), which the page starts where the browser offers a hardware adapter.
 
 fn main() {
-    nl2py_web::run_main(nl2py_web::webgpu_worker::serve());
+    nl2py_worker::run_main(nl2py_web::webgpu_worker::serve());
 }

@@ -17,7 +17,7 @@ use nl2py::decode::{GenerateOptions, Generation, Watch};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
-use crate::worker_channel::{self, Inbox, to_js};
+use nl2py_worker::channel::{self, Inbox, to_js};
 
 /// The worker's start-up script, which trunk writes beside the page (index.html's
 /// `data-loader-shim`): it loads `nl2py-webgpu.js` and that loads the worker's wasm.
@@ -55,7 +55,7 @@ pub enum FromWorker {
 }
 
 fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Result<T, String> {
-    worker_channel::from_js(value, "the page or its WebGPU worker")
+    channel::from_js(value, "the page or its WebGPU worker")
 }
 
 /// The page's end: a worker with the model on WebGPU.

@@ -3,7 +3,7 @@
 //! processes, sockets or clocks of its own; where a program reaches for one it gets an exception
 //! that says so instead of a panic that would kill the worker. Each run gets a fresh interpreter
 //! so that nothing one answer did (a patched module, a replaced `print`) leaks into the next.
-//! The time limit is the page's: it terminates the worker (python_worker.rs). This is the
+//! The time limit is the page's: it terminates the worker (python.rs). This is the
 //! worker's end; its entry point is src/python_main.rs.
 
 use std::cell::Cell;
@@ -15,8 +15,8 @@ use rustpython_vm::{AsObject, Interpreter, PyResult, Settings, VirtualMachine};
 use wasm_bindgen::JsCast;
 use web_sys::DedicatedWorkerGlobalScope;
 
-use crate::python_worker::{FromPython, Outcome, SOURCE_NAME, Stream, ToPython, last_answer_line};
-use crate::worker_channel::{Inbox, from_js, to_js};
+use crate::channel::{Inbox, from_js, to_js};
+use crate::python::{FromPython, Outcome, SOURCE_NAME, Stream, ToPython, last_answer_line};
 
 /// The interpreter's set-up, run before each answer in a namespace of its own. `_page_emit`,
 /// `_page_urandom` and `_page_stdin` are given by [`run`].

@@ -2,5 +2,5 @@
 //! `data-type="worker"`), which the page starts on the first Run.
 
 fn main() {
-    nl2py_web::run_main(nl2py_web::python::serve());
+    nl2py_worker::run_main(nl2py_worker::interpreter::serve());
 }

@@ -1,6 +1,6 @@
 //! Running an answer: the page's end of the Python worker, and the messages both ends share. The
 //! interpreter (RustPython, 15.6 MB of wasm, 8.5 MB gzipped) lives in a web worker of its own, `nl2py-python`
-//! (src/python_main.rs, built with the `python` feature), which the page starts on the first Run:
+//! (web/worker/src/python_main.rs, built with the `python` feature), which the page starts on the first Run:
 //! a visit that never runs anything never fetches it. The page bounds each run: past its time
 //! limit the worker is terminated (a `while True: pass` cannot freeze the page) and a fresh one
 //! starts for the next Run.
@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::worker_channel::{self, Inbox, to_js};
+use crate::channel::{self, Inbox, to_js};
 
 /// The worker's start-up script, which trunk writes beside the page (index.html's
 /// `data-loader-shim`): it loads `nl2py-python.js` and that loads the interpreter's wasm.
@@ -123,7 +123,7 @@ impl Drop for Started {
 }
 
 fn from_js(value: wasm_bindgen::JsValue) -> Result<FromPython, String> {
-    worker_channel::from_js(value, "the Python worker")
+    channel::from_js(value, "the Python worker")
 }
 
 /// The page's end: none of the worker's files are fetched before the first [`PythonWorker::run`].
@@ -210,9 +210,8 @@ impl PythonWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
 
-    #[wasm_bindgen_test]
+    #[test]
     fn the_marked_line_is_the_answers_innermost_frame() {
         let traceback = "Traceback (most recent call last):\n  File \"<answer>\", line 5, in <module>\n    \
                          f(0)\n  File \"<answer>\", line 2, in f\n    return 1 / x\n  File \"lib.py\", line 9\n\
