@@ -70,9 +70,7 @@ fn lexable_prefix(code: &str) -> Vec<Span<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    #[wasm_bindgen_test]
+    #[test]
     fn spans_cover_the_code_and_classify_tokens() {
         let code = "for x in range(3):\n    print('a b', x)\n";
         let spans = spans(code);
@@ -83,7 +81,7 @@ mod tests {
         assert!(spans.contains(&(Some("name"), "print")));
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn lines_cut_spans_at_line_ends() {
         let code = "s = \"\"\"a\nb\"\"\"\nprint(s)";
         let lines = lines(code);
@@ -94,7 +92,7 @@ mod tests {
         assert_eq!(joined.join("\n"), code);
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn unfinished_code_keeps_its_text() {
         let code = "x = 1\ny = 'unfinished";
         let spans = spans(code);

@@ -13,6 +13,7 @@ pub mod run_panel;
 pub mod share;
 pub mod webgpu_worker;
 
-// The modules' unit tests use the browser's URL parser: they run in Chromium, as web/tests do.
-#[cfg(test)]
+// model_source's unit tests use the browser's URL parser: they run in Chromium, as web/tests do;
+// the others are plain tests, run natively.
+#[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

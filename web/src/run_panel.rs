@@ -213,9 +213,7 @@ fn publish(report: &RunReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    #[wasm_bindgen_test]
+    #[test]
     fn the_status_names_the_exception_and_its_line() {
         let raised = Outcome::Raised {
             traceback: "Traceback (most recent call last):\n  File \"<answer>\", line 3, in <module>\nNameError: name 'x' is not defined\n".into(),

@@ -50,11 +50,9 @@ impl Link {
 
 #[cfg(test)]
 mod tests {
-    use wasm_bindgen_test::wasm_bindgen_test;
-
     use super::*;
 
-    #[wasm_bindgen_test]
+    #[test]
     fn a_link_reads_back_what_it_wrote() {
         let link = Link {
             prompt: "print '<b>&amp;</b>' + `x` # 100% = ok\nnext line".into(),
@@ -72,7 +70,7 @@ mod tests {
         assert_eq!(link.setting("width"), None);
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn a_link_without_a_prompt_or_with_strange_keys_is_read_safely() {
         assert_eq!(Link::parse(""), None);
         assert_eq!(Link::parse("#search=beam"), None);

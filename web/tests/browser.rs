@@ -5,6 +5,7 @@
 //! panic, WebGPU gives the CPU's tokens (with the `webgpu` feature, as scripts/test.sh runs
 //! them), the backend trial picks the faster, and the attention views draw what they should,
 //! markup as text.
+#![cfg(target_arch = "wasm32")]
 
 use nl2py::Error;
 use nl2py::decode::{GenerateOptions, Generation, Search};
